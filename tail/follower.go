@@ -324,6 +324,12 @@ func (fl *follower) resumeAtPath(ctx context.Context, start Position) error {
 		fl.adopt(t)
 		return nil
 	}
+	if !sameBirth(t.birth, start.Birth) {
+		fl.log.Info("saved file replaced by a new file with the same inode number, reading it from its start",
+			"path", path, "inode", start.Inode, "offset", start.Offset)
+		fl.adopt(t)
+		return fl.emitEvent(ctx, EventRotated)
+	}
 	fl.log.Info("file truncated while not followed, reading from its start",
 		"path", path, "offset", start.Offset)
 	fl.adopt(t)

@@ -2,6 +2,7 @@ package tail
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -141,6 +142,30 @@ var fileCases = []struct {
 			t.Fatal(err)
 		}
 		r.waitTokens(t, numbered("line", 3)...)
+	}},
+	{"permission denied at start", func(t *testing.T, e *caseEnv) {
+		pre := numbered("pre", 3)
+		writeFile(t, e.path, joinLines(pre))
+		// Mode 0 denies every user but root, and the follower runs as nobody.
+		if err := os.Chmod(e.path, 0); err != nil {
+			t.Fatal(err)
+		}
+		start, err := StartOf(e.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		makeReachable(t, filepath.Dir(e.path))
+		opts := e.options()
+		opts.Start = &start
+		r := startChildFollow(t, opts)
+		r.waitLog(t, "permission denied")
+		appendFile(t, e.path, "line-1\n")
+		if err := os.Chmod(e.path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r.waitTokens(t, concat(pre, []string{"line-1"})...)
+		appendFile(t, e.path, "line-2\n")
+		r.waitTokens(t, concat(pre, numbered("line", 2))...)
 	}},
 	{"burst of small writes", func(t *testing.T, e *caseEnv) {
 		r, pre := e.startAtBeginning(t)
