@@ -47,8 +47,9 @@ type Batch struct {
 	// before it), always valid UTF-8: each invalid byte is replaced by
 	// U+FFFD.
 	Lines []string
-	// Position is where reading resumes after this batch: just past the
-	// last line's "\n", or byte 0 of the file that an event announces.
+	// Position is the byte where reading resumes after this batch: just
+	// past the last line's "\n", or byte 0 of the file that an event
+	// announces.
 	Position Position
 }
 
@@ -117,11 +118,11 @@ func (o Options) withDefaults() Options {
 //
 // A non-nil error from emit ends Follow with that error. Problems with the
 // file (missing, permission denied, read errors) are logged, rate-limited,
-// and retried; they never end Follow. Follow returns ctx.Err() when ctx
+// and retried, and they never end Follow. Follow returns ctx.Err() when ctx
 // ends, and an error without calling emit when opts.Path is empty.
 //
-// Lines read but not yet emitted when ctx ends are dropped; a restart with
-// the last emitted Position reads them again.
+// Lines read but not yet emitted when ctx ends are dropped, and a restart
+// with the last emitted Position reads them again.
 func Follow(ctx context.Context, opts Options, emit func(context.Context, Batch) error) error {
 	if opts.Path == "" {
 		return errors.New("tail: follow: Options.Path is empty")
@@ -485,7 +486,7 @@ func (fl *follower) checkPath(ctx context.Context) error {
 		return err
 	}
 	if line, ok := fl.split.flushUnfinished(); ok {
-		// The old file ends without a final "\n"; its end finishes the line.
+		// The old file ends without a final "\n", so its end finishes the line.
 		if err := fl.addLine(ctx, line, fl.cur.readOff); err != nil {
 			next.close()
 			return err

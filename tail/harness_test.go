@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// waitTimeout bounds every wait for the follower; passing runs take
+// waitTimeout bounds every wait for the follower, where passing runs take
 // milliseconds.
 const waitTimeout = 10 * time.Second
 
@@ -270,6 +270,10 @@ func concat(lists ...[]string) []string {
 	return out
 }
 
-func logPath(t *testing.T) string {
+func logPath(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "app.log")
+}
+
+func writeFileBytes(path string, content []byte) error {
+	return os.WriteFile(path, content, 0o644)
 }

@@ -25,9 +25,9 @@ const fingerprintMaxBytes = 1024
 //
 // A file is the same file when Dev and Inode match, Birth matches where the
 // file system reports it, and the file's first FingerprintLen bytes still
-// hash to Fingerprint. Birth tells a new file that reuses a deleted file's
-// inode number from the original; the fingerprint tells a file truncated
-// and rewritten in place, and a reused inode where Birth is missing.
+// hash to Fingerprint. Birth distinguishes a new file that reuses a deleted
+// file's inode number from the original. The fingerprint detects a file
+// truncated and rewritten in place, and a reused inode where Birth is 0.
 type Position struct {
 	Dev   uint64 `json:"dev"`
 	Inode uint64 `json:"ino"`
@@ -95,7 +95,7 @@ type trackedFile struct {
 	id      fileID
 	birth   int64 // creation time in ns since the epoch, 0 when unknown
 	fp      fingerprint
-	readOff int64 // next byte to read; bytes before it went to the splitter
+	readOff int64 // next byte to read, all bytes before it went to the splitter
 }
 
 // openTracked opens path for reading and fingerprints it.

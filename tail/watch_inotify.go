@@ -81,7 +81,7 @@ func (w *inotifyWatcher) watchFile(f *os.File) {
 	defer w.mu.Unlock()
 	if w.fileWD >= 0 {
 		// EINVAL means the kernel already dropped the watch because the
-		// file was deleted; nothing is left to remove.
+		// file was deleted, so nothing is left to remove.
 		_, _ = unix.InotifyRmWatch(w.inotifyFD, uint32(w.fileWD))
 		w.fileWD = -1
 	}
