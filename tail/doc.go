@@ -52,7 +52,10 @@
 //     writer may not have reopened yet.
 //   - Atomic replace (a temporary file renamed over the path), and delete
 //     and recreate: the same as rename rotation. The open descriptor keeps
-//     the old file readable until it is drained.
+//     the old file readable until it is drained. A deleted file that no new
+//     file replaces is closed after five minutes without growth, which
+//     frees its disk space. A file created at the path later is then read
+//     from byte 0 after an EventRotated batch.
 //   - Copytruncate, or any truncation: fstat shows a size below the read
 //     offset, or, when the file was truncated and at once written past the
 //     read offset, the fingerprint no longer matches the file's first bytes.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // caseEnv is what one file case gets: the path to follow and the watch mode.
@@ -124,6 +125,26 @@ var fileCases = []struct {
 		}
 		writeFile(t, e.path, joinLines(numbered("new", 2)))
 		r.waitTokens(t, concat(pre, []string{"old-1", "@rotated"}, numbered("new", 2))...)
+	}},
+	{"deleted and released", func(t *testing.T, e *caseEnv) {
+		pre := numbered("pre", 2)
+		writeFile(t, e.path, joinLines(pre))
+		start, err := StartOf(e.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := e.options()
+		opts.Start = &start
+		opts.releaseDeletedAfter = time.Nanosecond
+		r := startFollow(t, opts)
+		r.waitTokens(t, pre...)
+		appendFile(t, e.path, "old-1\nunfinished")
+		if err := os.Remove(e.path); err != nil {
+			t.Fatal(err)
+		}
+		r.waitLog(t, "deleted file released")
+		writeFile(t, e.path, joinLines(numbered("new", 2)))
+		r.waitTokens(t, concat(pre, []string{"old-1", "unfinished", "@rotated"}, numbered("new", 2))...)
 	}},
 	{"missing at start", func(t *testing.T, e *caseEnv) {
 		r := startFollow(t, e.options())

@@ -113,6 +113,7 @@ func startFollow(t *testing.T, opts Options) *run {
 	r := &run{}
 	opts.Logger = slog.New(slog.NewTextHandler(&r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts.afterRead = r.readOff.set
+
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -121,6 +122,7 @@ func startFollow(t *testing.T, opts Options) *run {
 			return nil
 		})
 	}()
+
 	var once sync.Once
 	var result error
 	r.stop = func() error {

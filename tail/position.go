@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -96,6 +97,9 @@ type trackedFile struct {
 	birth   int64 // creation time in ns since the epoch, 0 when unknown
 	fp      fingerprint
 	readOff int64 // next byte to read, all bytes before it went to the splitter
+	// lastGrowth is when a read last returned bytes, or when the file was
+	// opened.
+	lastGrowth time.Time
 }
 
 // openTracked opens path for reading and fingerprints it.
@@ -118,7 +122,13 @@ func openTracked(path string) (*trackedFile, error) {
 		f.Close()
 		return nil, fmt.Errorf("tail: read header of %s: %w", path, err)
 	}
-	return &trackedFile{f: f, id: fileIDOf(info), birth: birthTime(f), fp: fingerprintOf(header)}, nil
+	return &trackedFile{
+		f:          f,
+		id:         fileIDOf(info),
+		birth:      birthTime(f),
+		fp:         fingerprintOf(header),
+		lastGrowth: time.Now(),
+	}, nil
 }
 
 // birthTime returns the creation time of f in nanoseconds since the Unix

@@ -134,7 +134,7 @@ func testRestartExactlyOnce(t *testing.T, mode watchMode) {
 // into writes at random places, and renames the file to path.K every
 // rotateEvery lines. It stays at most maxAhead lines ahead of the store, and
 // rotates only once the store has every line written, since a file renamed
-// twice while nobody follows is skipped.
+// twice while no follower runs is skipped.
 func writeNumberedLines(t *testing.T, path string, total, rotateEvery, maxAhead int, st *store, rng *rand.Rand) {
 	writer, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
