@@ -33,9 +33,8 @@ type Position struct {
 	Dev   uint64 `json:"dev"`
 	Inode uint64 `json:"ino"`
 	// Birth is the file's creation time in nanoseconds since the Unix
-	// epoch, or 0 where the file system does not report it (statx
-	// STATX_BTIME, Linux 4.11 and later, supported by ext4, XFS, Btrfs and
-	// tmpfs among others).
+	// epoch (statx STATX_BTIME, Linux 4.11 and later), or 0 where the file
+	// system does not report it. ext4 reports it.
 	Birth int64 `json:"birth,omitempty"`
 	// Fingerprint is the hex SHA-256 (first 16 bytes) of the file's first
 	// FingerprintLen bytes.
