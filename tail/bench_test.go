@@ -5,8 +5,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // splitterInputs are about 1 MiB each of typical and hard splitter input.
@@ -101,5 +103,63 @@ func BenchmarkFollowFile(b *testing.B) {
 		if lines != wantLines {
 			b.Fatalf("Follow returned %v after %d lines, want %d", err, lines, wantLines)
 		}
+	}
+}
+
+// BenchmarkFollowLatency measures the time from appending one line to its
+// batch being emitted, under inotify and under polling every 10 ms. With
+// the default MaxBatchDelay a lone line waits that delay for company.
+func BenchmarkFollowLatency(b *testing.B) {
+	for _, c := range []struct {
+		mode  watchMode
+		delay time.Duration
+	}{
+		{watchMode{name: "inotify", interval: time.Hour}, 0},
+		{watchMode{name: "inotify no batch delay", interval: time.Hour}, time.Nanosecond},
+		{watchMode{name: "poll 10ms", poll: true, interval: 10 * time.Millisecond}, 0},
+	} {
+		mode := c.mode
+		b.Run(mode.name, func(b *testing.B) {
+			path := logPath(b)
+			if err := writeFileBytes(path, nil); err != nil {
+				b.Fatal(err)
+			}
+			start, err := StartOf(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			writer, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer writer.Close()
+
+			emitted := make(chan struct{}, 1)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				opts := Options{Path: path, Start: &start, Poll: mode.poll, PollInterval: mode.interval,
+					MaxBatchDelay: c.delay, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+				done <- Follow(ctx, opts, func(context.Context, Batch) error {
+					emitted <- struct{}{}
+					return nil
+				})
+			}()
+			defer func() {
+				cancel()
+				<-done
+			}()
+
+			for b.Loop() {
+				if _, err := writer.WriteString("a log line of a typical length, about eighty bytes long....\n"); err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case <-emitted:
+				case <-time.After(waitTimeout):
+					b.Fatal("line not emitted")
+				}
+			}
+		})
 	}
 }
