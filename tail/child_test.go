@@ -195,7 +195,7 @@ func nobody(t *testing.T) (uid, gid uint32) {
 	t.Helper()
 	u, err := user.Lookup("nobody")
 	if err != nil {
-		// The conventional overflow ids, used when /etc/passwd lacks nobody.
+		// The conventional overflow ids, used when /etc/passwd lacks user nobody.
 		return 65534, 65534
 	}
 	parsedUID, err := strconv.ParseUint(u.Uid, 10, 32)

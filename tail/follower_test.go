@@ -167,7 +167,7 @@ var fileCases = []struct {
 	{"permission denied at start", func(t *testing.T, e *caseEnv) {
 		pre := numbered("pre", 3)
 		writeFile(t, e.path, joinLines(pre))
-		// Mode 0 denies every user but root, and the follower runs as nobody.
+		// Mode 0 denies every user but root, and the follower runs as user nobody.
 		if err := os.Chmod(e.path, 0); err != nil {
 			t.Fatal(err)
 		}
