@@ -199,6 +199,11 @@ type follower struct {
 	// started is false until opts.Start, or the end of the file when Start
 	// is nil, has been resolved to a file or to waiting for one.
 	started bool
+	// endAtStart is the file's identity and size when Follow started without
+	// a Start but could not open it (permission denied, say). Once it opens,
+	// reading begins there, so lines written while access was denied are
+	// not skipped.
+	endAtStart *sizeMark
 	// announce is the event to emit before the first batch of the next file
 	// opened, when the saved file is gone.
 	announce string
@@ -207,6 +212,12 @@ type follower struct {
 	batch    batch
 	buf      []byte // read buffer
 	header   []byte // buffer for fingerprint checks
+}
+
+// sizeMark is a file's identity and size at one moment.
+type sizeMark struct {
+	id   fileID
+	size int64
 }
 
 func newFollower(opts Options, emit func(context.Context, Batch) error) *follower {
@@ -268,10 +279,26 @@ func (fl *follower) resolveStart(ctx context.Context) error {
 		}
 		if err != nil {
 			fl.problems.warn("open", "open failed, retrying", "path", path, "err", err)
+			if fl.endAtStart == nil {
+				// stat needs no read permission on the file itself.
+				if info, statErr := os.Stat(path); statErr == nil {
+					fl.endAtStart = &sizeMark{id: fileIDOf(info), size: info.Size()}
+				}
+			}
 			return nil
 		}
 		fl.problems.resolved("open")
-		off, err := lastLineEnd(t.f, fl.opts.MaxLineBytes)
+		end := int64(-1)
+		if mark := fl.endAtStart; mark != nil {
+			info, statErr := t.f.Stat()
+			if statErr == nil && fileIDOf(info) == mark.id && info.Size() >= mark.size {
+				end = mark.size
+			} else {
+				end = 0 // another file took the path meanwhile: all of it is new
+			}
+			fl.endAtStart = nil
+		}
+		off, err := lastLineEnd(t.f, end, fl.opts.MaxLineBytes)
 		if err != nil {
 			t.close()
 			fl.problems.warn("read", "read failed, retrying", "path", path, "err", err)
@@ -562,15 +589,18 @@ func (fl *follower) emitEvent(ctx context.Context, event string) error {
 	return fl.emit(ctx, Batch{Event: event, Position: fl.cur.position(fl.cur.readOff)})
 }
 
-// lastLineEnd returns the offset just past the last "\n" in f, looking back
-// at most maxLine+1 bytes. A file without "\n" in that range starts at 0
-// when it is shorter, or at its end.
-func lastLineEnd(f *os.File, maxLine int) (int64, error) {
-	info, err := f.Stat()
-	if err != nil {
-		return 0, err
+// lastLineEnd returns the offset just past the last "\n" before size in f,
+// looking back at most maxLine+1 bytes; a negative size means the file's
+// current size. Without "\n" in that range it returns 0 when size is
+// shorter, or size.
+func lastLineEnd(f *os.File, size int64, maxLine int) (int64, error) {
+	if size < 0 {
+		info, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		size = info.Size()
 	}
-	size := info.Size()
 	window := min(size, int64(maxLine)+1)
 	buf := make([]byte, window)
 	n, err := f.ReadAt(buf, size-window)
