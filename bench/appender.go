@@ -79,8 +79,11 @@ func (a *appender) run(ctx context.Context, rate float64, maxLines uint64, durat
 
 	for {
 		elapsed := time.Since(start)
-		if duration > 0 && elapsed >= duration {
-			return nil
+		ended := duration > 0 && elapsed >= duration
+		if ended {
+			// The lines due by the end of the duration still go out, so
+			// that a run writes rate*duration lines.
+			elapsed = duration
 		}
 		due := uint64(rate * elapsed.Seconds())
 		if maxLines > 0 {
@@ -92,7 +95,7 @@ func (a *appender) run(ctx context.Context, rate float64, maxLines uint64, durat
 			}
 			continue
 		}
-		if maxLines > 0 && a.seq >= maxLines {
+		if ended || (maxLines > 0 && a.seq >= maxLines) {
 			return nil
 		}
 

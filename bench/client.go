@@ -1,7 +1,7 @@
 package bench
 
 import (
-	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -9,35 +9,35 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
 )
 
 const (
-	// clientReadBuffer is small because the read loop holds one per client.
-	// A frame that fits takes one read system call, and a longer payload is
-	// read straight into a pooled buffer.
-	clientReadBuffer = 1024
-
 	// maxMessageBytes bounds the memory that one message can take.
 	maxMessageBytes = 16 << 20
+
+	// readBufferBytes is the size of one read; a longer frame is put
+	// together over several reads.
+	readBufferBytes = 16 << 10
 
 	closeWriteTimeout = time.Second
 )
 
-// payloadPool holds message buffers, so that memory for payloads is taken
-// only while a client processes a message, not while it waits for one.
-var payloadPool = sync.Pool{New: func() any { return new([]byte) }}
-
-// client is one WebSocket connection and the state of its order check. Only
-// its read loop touches order and lastDelivery; the atomic fields are
-// published for the group's drain check and progress reports.
+// client is one WebSocket connection and the state of its order check.
+// Only its read loop touches pending, fragments, order and lastDelivery;
+// the atomic fields are published for the group's drain check and progress
+// reports.
 type client struct {
-	index  int // position in the whole run, over all processes
-	conn   net.Conn
-	reader *bufio.Reader
-	header [ws.MaxHeaderSize - 2]byte
+	index int // position in the whole run, over all processes
+	conn  net.Conn
+
+	pending    []byte // start of an incomplete frame, kept for the next read
+	fragments  []byte // data of an unfinished fragmented message
+	fragmentOp ws.OpCode
 
 	order        orderChecker
 	lastDelivery int64 // unix ns of the last bench line received
@@ -47,116 +47,246 @@ type client struct {
 	closed   atomic.Bool   // read loop ended
 	stopping atomic.Bool   // the group asked the read loop to end
 
-	// disconnect is the reason the connection ended before the group stopped it,
-	// such as "close 1001" or "eof"; empty otherwise. Written by the read
-	// loop before closed is set.
+	// disconnect is the reason the connection ended before the group
+	// stopped it, such as "close 1001" or "eof"; empty otherwise. Written
+	// by the read loop before closed is set.
 	disconnect string
 }
+
+// readBufferPool holds read buffers, so that a client holds memory for a
+// read only while it handles one, not while it waits.
+var readBufferPool = sync.Pool{New: func() any {
+	buffer := make([]byte, readBufferBytes)
+	return &buffer
+}}
 
 // stop makes the read loop send a close frame and end. It does not wait.
 func (c *client) stop() {
 	c.stopping.Store(true)
-	// An expired deadline wakes a blocked read; the read loop then writes
+	// An expired deadline wakes the blocked read; the read loop then writes
 	// the close frame itself, so that only one goroutine writes.
 	_ = c.conn.SetReadDeadline(time.Unix(1, 0))
 }
 
-// readLoop reads messages until the connection ends or stop is called, and
-// records every bench line in c.order and in the group's counters.
-func (c *client) readLoop(g *group) {
+// readLoop reads and handles frames until the connection ends or stop is
+// called. initial holds bytes that the dialer read past the handshake.
+//
+// It reads through syscall.RawConn with one read(2) per wake-up of the
+// runtime's edge-triggered poller. A read that does not fill the buffer has
+// drained the socket, so the next data raises a new edge. net.Conn.Read
+// would instead read again until EAGAIN before it parks: two system calls
+// per frame, which the bench cannot spare when it shares the cores with
+// the server.
+func (c *client) readLoop(g *group, initial []byte) {
 	defer c.closed.Store(true)
 	defer c.conn.Close()
+	shard := &g.shards[c.index%len(g.shards)]
 
-	var fragments []byte // data of an unfinished fragmented message
-	var fragmentOp ws.OpCode
-	for {
-		h, err := ws.ReadHeaderBuffer(c.reader, c.header[:])
-		if err != nil {
-			c.endRead(g, err)
-			return
-		}
-		if h.Length > maxMessageBytes || int64(len(fragments))+h.Length > maxMessageBytes {
-			c.endRead(g, fmt.Errorf("bench: read frame: message longer than %d bytes", maxMessageBytes))
-			return
-		}
-
-		buffer := payloadPool.Get().(*[]byte)
-		if int64(cap(*buffer)) < h.Length {
-			*buffer = make([]byte, h.Length)
-		}
-		payload := (*buffer)[:h.Length]
-		if _, err := io.ReadFull(c.reader, payload); err != nil {
-			payloadPool.Put(buffer)
-			c.endRead(g, err)
-			return
-		}
-		if h.Masked {
-			// Servers must not mask (RFC 6455 section 5.1), but unmasking
-			// costs nothing and keeps the check on the lines.
-			ws.Cipher(payload, h.Mask, 0)
-		}
-		g.bytes.Add(uint64(h.Length))
-
-		switch h.OpCode {
-		case ws.OpPing:
-			err = c.writeControl(ws.NewPongFrame(payload))
-		case ws.OpPong:
-		case ws.OpClose:
-			code, _ := ws.ParseCloseFrameData(payload)
-			_ = c.writeControl(ws.NewCloseFrame(ws.NewCloseFrameBody(code, "")))
-			c.disconnect = fmt.Sprintf("close %d", code)
-			payloadPool.Put(buffer)
-			return
-		case ws.OpText, ws.OpBinary, ws.OpContinuation:
-			switch {
-			case !h.Fin:
-				if h.OpCode != ws.OpContinuation {
-					fragmentOp = h.OpCode
-				}
-				fragments = append(fragments, payload...)
-			case h.OpCode == ws.OpContinuation:
-				fragments = append(fragments, payload...)
-				c.handleMessage(g, fragmentOp, fragments)
-				fragments = nil
-			default:
-				c.handleMessage(g, h.OpCode, payload)
-			}
-		}
-		payloadPool.Put(buffer)
-		if err != nil {
-			c.endRead(g, err)
+	if len(initial) > 0 {
+		shard.mu.Lock()
+		err := c.handleData(g, shard, initial, time.Now().UnixNano())
+		shard.mu.Unlock()
+		if err != nil || c.closed.Load() {
+			c.endRead(err)
 			return
 		}
 	}
+
+	raw, err := c.conn.(syscall.Conn).SyscallConn()
+	if err != nil {
+		c.endRead(fmt.Errorf("bench: read: %w", err))
+		return
+	}
+	var readErr error
+	serverClosed := false
+	err = raw.Read(func(fd uintptr) bool {
+		buffer := readBufferPool.Get().(*[]byte)
+		defer readBufferPool.Put(buffer)
+		for {
+			n, err := unix.Read(int(fd), *buffer)
+			switch {
+			case errors.Is(err, unix.EINTR):
+				continue
+			case errors.Is(err, unix.EAGAIN):
+				return false
+			case err != nil:
+				readErr = err
+				return true
+			case n == 0:
+				readErr = io.EOF
+				return true
+			}
+
+			shard.mu.Lock()
+			err = c.handleData(g, shard, (*buffer)[:n], time.Now().UnixNano())
+			shard.mu.Unlock()
+			if err != nil {
+				readErr = err
+				return true
+			}
+			if c.disconnect != "" {
+				serverClosed = true
+				return true
+			}
+			if n < len(*buffer) {
+				return false
+			}
+		}
+	})
+	if serverClosed {
+		return
+	}
+	if readErr == nil {
+		readErr = err
+	}
+	c.endRead(readErr)
 }
 
 // endRead records why the read loop ends and, when the group stopped the
 // client, closes the connection with status 1000.
-func (c *client) endRead(g *group, err error) {
+func (c *client) endRead(err error) {
 	if c.stopping.Load() {
-		_ = c.writeControl(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "")))
+		c.writeControl(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "")))
 		return
 	}
 	c.disconnect = classifyReadError(err)
-	g.logger.Debug("bench client disconnected", "err", err)
 }
 
-// writeControl sends a masked control frame; client frames must be masked
-// (RFC 6455 section 5.3).
-func (c *client) writeControl(frame ws.Frame) error {
-	_ = c.conn.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
-	return ws.WriteFrame(c.conn, ws.MaskFrameInPlace(frame))
+// handleData handles the complete frames in data, received at now (unix
+// ns), and keeps the start of an incomplete frame for the next call. The
+// caller holds shard.mu.
+func (c *client) handleData(g *group, shard *latencyShard, data []byte, now int64) error {
+	shard.bytes += uint64(len(data))
+	if len(c.pending) > 0 {
+		c.pending = append(c.pending, data...)
+		data = c.pending
+	}
+	used, err := c.consume(g, shard, data, now)
+	if err != nil {
+		return err
+	}
+
+	// The copy may overlap when data is c.pending itself, which copy
+	// handles.
+	rest := data[used:]
+	switch {
+	case len(rest) == 0:
+		c.pending = nil
+	case len(c.pending) > 0:
+		c.pending = c.pending[:copy(c.pending, rest)]
+	default:
+		c.pending = append([]byte(nil), rest...)
+	}
+	return nil
+}
+
+// frameHeader is a parsed WebSocket frame header (RFC 6455 section 5.2).
+type frameHeader struct {
+	fin    bool
+	opCode ws.OpCode
+	masked bool
+	mask   [4]byte
+	length int64
+}
+
+// parseFrameHeader parses the frame header at the start of b. ok is false
+// when b does not yet hold the whole header.
+func parseFrameHeader(b []byte) (h frameHeader, size int, ok bool, err error) {
+	if len(b) < 2 {
+		return h, 0, false, nil
+	}
+	h.fin = b[0]&0x80 != 0
+	h.opCode = ws.OpCode(b[0] & 0x0f)
+	h.masked = b[1]&0x80 != 0
+	size = 2
+	switch length := b[1] & 0x7f; length {
+	case 126:
+		if len(b) < 4 {
+			return h, 0, false, nil
+		}
+		h.length = int64(binary.BigEndian.Uint16(b[2:4]))
+		size = 4
+	case 127:
+		if len(b) < 10 {
+			return h, 0, false, nil
+		}
+		length64 := binary.BigEndian.Uint64(b[2:10])
+		if length64 > 1<<62 {
+			return h, 0, false, errors.New("bench: read frame: invalid 64-bit length")
+		}
+		h.length = int64(length64)
+		size = 10
+	default:
+		h.length = int64(length)
+	}
+	if h.masked {
+		if len(b) < size+4 {
+			return h, 0, false, nil
+		}
+		copy(h.mask[:], b[size:size+4])
+		size += 4
+	}
+	return h, size, true, nil
+}
+
+// consume handles every complete frame at the start of data and returns
+// how many bytes it used. It stops after a close frame.
+func (c *client) consume(g *group, shard *latencyShard, data []byte, now int64) (int, error) {
+	used := 0
+	for c.disconnect == "" {
+		h, size, ok, err := parseFrameHeader(data[used:])
+		if err != nil {
+			return used, err
+		}
+		if !ok {
+			return used, nil
+		}
+		if h.length > maxMessageBytes || int64(len(c.fragments))+h.length > maxMessageBytes {
+			return used, fmt.Errorf("bench: read frame: message longer than %d bytes", maxMessageBytes)
+		}
+		end := used + size + int(h.length)
+		if end > len(data) {
+			return used, nil
+		}
+		payload := data[used+size : end]
+		used = end
+		if h.masked {
+			// Servers must not mask (RFC 6455 section 5.1), but unmasking
+			// costs little and keeps the check on the lines.
+			ws.Cipher(payload, h.mask, 0)
+		}
+
+		switch h.opCode {
+		case ws.OpPing:
+			c.writeControl(ws.NewPongFrame(payload))
+		case ws.OpClose:
+			code, _ := ws.ParseCloseFrameData(payload)
+			c.writeControl(ws.NewCloseFrame(ws.NewCloseFrameBody(code, "")))
+			c.disconnect = fmt.Sprintf("close %d", code)
+		case ws.OpText, ws.OpBinary, ws.OpContinuation:
+			switch {
+			case !h.fin:
+				if h.opCode != ws.OpContinuation {
+					c.fragmentOp = h.opCode
+				}
+				c.fragments = append(c.fragments, payload...)
+			case h.opCode == ws.OpContinuation:
+				c.fragments = append(c.fragments, payload...)
+				c.handleMessage(g, shard, c.fragmentOp, c.fragments, now)
+				c.fragments = nil
+			default:
+				c.handleMessage(g, shard, h.opCode, payload, now)
+			}
+		}
+	}
+	return used, nil
 }
 
 // handleMessage feeds every bench line of one message to the order check and
-// records its delivery latency.
-func (c *client) handleMessage(g *group, op ws.OpCode, payload []byte) {
-	g.frames.Add(1)
-	now := time.Now().UnixNano()
-	shard := &g.shards[c.index%len(g.shards)]
+// records its delivery latency in the shard.
+func (c *client) handleMessage(g *group, shard *latencyShard, op ws.OpCode, payload []byte, now int64) {
+	shard.frames++
 	delivered := uint64(0)
-
-	shard.mu.Lock()
 	visit := func(line []byte) {
 		seq, appended, ok := g.parser.parse(line)
 		if !ok {
@@ -186,25 +316,33 @@ func (c *client) handleMessage(g *group, op ws.OpCode, payload []byte) {
 			g.countEvent(event)
 		}
 	}
-	shard.mu.Unlock()
 
 	if delivered > 0 {
 		c.lastDelivery = now
 		c.highest.Store(c.order.highest())
-		g.deliveries.Add(delivered)
+		shard.delivered += delivered
 	}
+}
+
+// writeControl sends a masked control frame, because client frames must be
+// masked (RFC 6455 section 5.3). Errors are ignored: the connection ends
+// either way.
+func (c *client) writeControl(frame ws.Frame) {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
+	_ = ws.WriteFrame(c.conn, ws.MaskFrameInPlace(frame))
 }
 
 // classifyReadError names the way a connection ended, for counting.
 func classifyReadError(err error) string {
-	var netErr net.Error
 	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, io.EOF):
 		return "eof without close frame"
+	case errors.Is(err, unix.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, unix.ETIMEDOUT):
+		return "connection timed out"
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return "read timeout"
-	case errors.As(err, &netErr):
-		return "read error: " + shortError(err)
 	default:
 		return shortError(err)
 	}

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
@@ -96,30 +95,45 @@ type groupResult struct {
 	Examples      []string
 }
 
-// latencyShard spreads the latency recording of many read loops over
-// several locks.
+// latencyShard collects the counts of many read loops under one of
+// several locks, so that they rarely wait for each other.
 type latencyShard struct {
-	mu      sync.Mutex
-	latency Histogram
-	_       [64]byte // keeps neighbouring locks off one cache line
+	mu        sync.Mutex
+	latency   Histogram // since the last progress report
+	frames    uint64
+	delivered uint64
+	bytes     uint64
+	_         [64]byte // keeps neighbouring locks off one cache line
+}
+
+// take moves the counts since the previous call out of the shard.
+func (s *latencyShard) take(latency *Histogram) (frames, delivered, bytes uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	latency.Merge(&s.latency)
+	s.latency.Reset()
+	frames, delivered, bytes = s.frames, s.delivered, s.bytes
+	s.frames, s.delivered, s.bytes = 0, 0, 0
+	return frames, delivered, bytes
 }
 
 // group runs the clients of one process: it dials them, sends progress, and
 // on command waits for the last line and closes them.
 type group struct {
-	cfg     groupConfig
-	format  Format
-	parser  stampParser
-	logger  *slog.Logger
-	emit    func(groupReport)
-	dialers []ws.Dialer
+	cfg       groupConfig
+	format    Format
+	parser    stampParser
+	logger    *slog.Logger
+	emit      func(groupReport)
+	wsDialers []ws.Dialer
 
 	clients  []client
 	dialed   []atomic.Bool // dialed[i]: clients[i].conn is set
 	workers  sync.WaitGroup
 	stopping atomic.Bool
 
-	shards     [16]latencyShard
+	shards [16]latencyShard
+
 	deliveries atomic.Uint64
 	frames     atomic.Uint64
 	bytes      atomic.Uint64
@@ -143,7 +157,7 @@ func newGroup(cfg groupConfig, logger *slog.Logger, emit func(groupReport)) *gro
 		parser:     newStampParser(cfg.RunID),
 		logger:     logger,
 		emit:       emit,
-		dialers:    newDialers(cfg.SourceAddrs, cfg.DialTimeout),
+		wsDialers:  newDialers(cfg.SourceAddrs, cfg.DialTimeout),
 		clients:    make([]client, cfg.Conns),
 		dialed:     make([]atomic.Bool, cfg.Conns),
 		dialErrors: map[string]int{},
@@ -209,19 +223,20 @@ func (g *group) dialAll(ctx context.Context) {
 		g.workers.Add(1)
 		go func(i int) {
 			defer g.workers.Done()
-			ok := g.dialClient(ctx, i)
+			initial, ok := g.dialClient(ctx, i)
 			<-slots
 			if ok {
-				g.clients[i].readLoop(g)
+				g.clients[i].readLoop(g, initial)
 			}
 		}(i)
 	}
 }
 
-// dialClient connects client i and reports whether it succeeded.
-func (g *group) dialClient(ctx context.Context, i int) bool {
+// dialClient connects client i and reports whether it succeeded. initial
+// holds bytes that the server sent right after the handshake.
+func (g *group) dialClient(ctx context.Context, i int) (initial []byte, ok bool) {
 	c := &g.clients[i]
-	dialer := g.dialers[c.index%len(g.dialers)]
+	dialer := g.wsDialers[c.index%len(g.wsDialers)]
 	netDial := dialer.NetDial
 	var connected time.Time
 	dialer.NetDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -249,13 +264,14 @@ func (g *group) dialClient(ctx context.Context, i int) bool {
 		g.failed.Add(1)
 		g.countDialError(classifyDialError(err))
 		g.logger.Debug("bench dial failed", "client", c.index, "err", err)
-		return false
+		return nil, false
 	}
-	if reader == nil {
-		reader = bufio.NewReaderSize(conn, clientReadBuffer)
+	if reader != nil {
+		buffered, _ := reader.Peek(reader.Buffered())
+		initial = append([]byte(nil), buffered...)
+		ws.PutReader(reader)
 	}
 	c.conn = conn
-	c.reader = reader
 	g.dialed[i].Store(true)
 	g.connected.Add(1)
 	// stopAll sets stopping before it scans dialed, and this order is the
@@ -264,7 +280,7 @@ func (g *group) dialClient(ctx context.Context, i int) bool {
 	if g.stopping.Load() {
 		c.stop()
 	}
-	return true
+	return initial, true
 }
 
 // waitDrained waits until every connected client has received lastSeq or
@@ -314,12 +330,23 @@ func (g *group) stopAll() {
 // progress returns a report of the running totals and takes the latency
 // recorded since the previous report out of the shards.
 func (g *group) progress(kind reportKind) groupReport {
+	var interval Histogram
+	for i := range g.shards {
+		frames, delivered, bytes := g.shards[i].take(&interval)
+		g.frames.Add(frames)
+		g.deliveries.Add(delivered)
+		g.bytes.Add(bytes)
+	}
+
 	report := groupReport{
 		Kind:       kind,
 		Time:       time.Now(),
 		Connected:  int(g.connected.Load()),
 		Failed:     int(g.failed.Load()),
 		Deliveries: g.deliveries.Load(),
+	}
+	if interval.Count() > 0 {
+		report.Latency = interval.wire()
 	}
 	for i := range g.clients {
 		c := &g.clients[i]
@@ -332,18 +359,6 @@ func (g *group) progress(kind reportKind) groupReport {
 		if c.closed.Load() && c.disconnect != "" {
 			report.Disconnected++
 		}
-	}
-
-	var interval Histogram
-	for i := range g.shards {
-		shard := &g.shards[i]
-		shard.mu.Lock()
-		interval.Merge(&shard.latency)
-		shard.latency.Reset()
-		shard.mu.Unlock()
-	}
-	if interval.Count() > 0 {
-		report.Latency = interval.wire()
 	}
 	return report
 }

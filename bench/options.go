@@ -56,8 +56,9 @@ func (o Options) withDefaults() (Options, error) {
 	if err != nil {
 		return o, fmt.Errorf("bench: options: invalid URL %q: %w", o.URL, err)
 	}
-	if u.Scheme != "ws" && u.Scheme != "wss" {
-		return o, fmt.Errorf("bench: options: URL %q: scheme must be ws or wss", o.URL)
+	// The pollers read raw sockets, which TLS would hide.
+	if u.Scheme != "ws" {
+		return o, fmt.Errorf("bench: options: URL %q: scheme must be ws; wss is not supported", o.URL)
 	}
 
 	setDefault(&o.Format, FormatJSON)
