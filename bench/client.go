@@ -72,11 +72,14 @@ func (c *client) stop() {
 // called. initial holds bytes that the dialer read past the handshake.
 //
 // It reads through syscall.RawConn with one read(2) per wake-up of the
-// runtime's edge-triggered poller. A read that does not fill the buffer has
-// drained the socket, so the next data raises a new edge. net.Conn.Read
-// would instead read again until EAGAIN before it parks: two system calls
-// per frame, which the bench cannot spare when it shares the cores with
-// the server.
+// runtime's edge-triggered poller. net.Conn.Read would instead read again
+// until EAGAIN before it parks: two system calls per frame, which the bench
+// cannot spare when it shares the cores with the server.
+//
+// NOTE: this relies on a TCP read that does not fill the buffer having
+// drained the socket, as Linux tcp_recvmsg does, so that the next data
+// raises a new edge. If that failed, a client would stall and the drain
+// would report its remaining lines as lost.
 func (c *client) readLoop(g *group, initial []byte) {
 	defer c.closed.Store(true)
 	defer c.conn.Close()

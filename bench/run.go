@@ -190,7 +190,9 @@ func (r *runner) startGroups(ctx context.Context, procs int, addrs []string,
 		first += conns
 
 		if procs == 1 {
-			r.groups = append(r.groups, startLocalGroup(ctx, id, cfg, r.logger, reports, done))
+			// Like a child process, the group ends by the close command, so
+			// that a cancelled run still drains and closes in order.
+			r.groups = append(r.groups, startLocalGroup(context.WithoutCancel(ctx), id, cfg, r.logger, reports, done))
 			continue
 		}
 		child, err := startChildGroup(id, cfg, &opts, reports, done)
