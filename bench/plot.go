@@ -22,6 +22,7 @@ func (r *Report) WritePlot(path string) error {
 	latency.X.Label.Text = "seconds since load start"
 	latency.Legend.Top = true
 	latency.Legend.Left = true
+	latency.Y.Min = 0
 	latency.Add(plotter.NewGrid())
 
 	percentiles := []struct {
@@ -51,6 +52,7 @@ func (r *Report) WritePlot(path string) error {
 
 	rate := plot.New()
 	rate.Y.Label.Text = "line deliveries per second"
+	rate.Y.Min = 0
 	rate.X.Label.Text = "seconds since load start"
 	rate.Add(plotter.NewGrid())
 	points := make(plotter.XYs, len(r.Series))

@@ -252,7 +252,11 @@ func (r *Report) WriteText(w io.Writer) error {
 			row("server CPU", "%.2f s (%.0f %% of one core), %.2f µs per delivery", s.CPUSeconds, s.CPUPercent, s.CPUPerDeliveryMicros)
 		}
 	}
-	row("bench CPU", "%.2f s, %.2f µs per delivery", r.Bench.CPUSeconds, r.Bench.CPUPerDeliveryMicros)
+	if r.Load.Idle {
+		row("bench CPU", "%.2f s", r.Bench.CPUSeconds)
+	} else {
+		row("bench CPU", "%.2f s, %.2f µs per delivery", r.Bench.CPUSeconds, r.Bench.CPUPerDeliveryMicros)
+	}
 
 	if r.OK {
 		row("result", "OK")
