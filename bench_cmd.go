@@ -90,6 +90,11 @@ func runBench(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	report, err := bench.Run(ctx, opts)
 	stop()
+	var optionsErr *bench.OptionsError
+	if errors.As(err, &optionsErr) {
+		fmt.Fprintf(flags.Output(), "tailcast bench: %s\nRun tailcast bench -h for the flags.\n", optionsErr.Reason)
+		return 2
+	}
 	if err != nil {
 		logger.Error("bench failed", "err", err)
 		return 1

@@ -28,7 +28,7 @@ const connsPerSourceAddr = 10000
 func loopbackSourceAddrs(rawURL string, conns, count int) ([]string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("bench: parse url %q: %w", rawURL, err)
+		return nil, &OptionsError{Reason: fmt.Sprintf("URL %q does not parse: %v", rawURL, err)}
 	}
 	ip := net.ParseIP(u.Hostname())
 	if ip == nil || ip.To4() == nil || !ip.IsLoopback() {
@@ -38,7 +38,7 @@ func loopbackSourceAddrs(rawURL string, conns, count int) ([]string, error) {
 		count = (conns + connsPerSourceAddr - 1) / connsPerSourceAddr
 	}
 	if count < 1 || count > 254 {
-		return nil, fmt.Errorf("bench: source addresses: %d is out of range 1-254", count)
+		return nil, &OptionsError{Reason: fmt.Sprintf("%d source addresses is out of range 1-254", count)}
 	}
 	addrs := make([]string, count)
 	for i := range addrs {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -424,14 +425,20 @@ func TestRunRejectsInvalidOptions(t *testing.T) {
 		{"bad format", bench.Options{URL: "ws://127.0.0.1:1/ws/a", File: "x", Format: "xml"}},
 		{"bad run id", bench.Options{URL: "ws://127.0.0.1:1/ws/a", File: "x", RunID: "A B"}},
 		{"more procs than clients", bench.Options{URL: "ws://127.0.0.1:1/ws/a", File: "x", Conns: 2, Procs: 3}},
+		{"wss scheme", bench.Options{URL: "wss://127.0.0.1:1/ws/a", File: "x"}},
+		{"too many source addresses", bench.Options{URL: "ws://127.0.0.1:1/ws/a", File: "x", SourceAddrs: 300}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := bench.Run(context.Background(), tc.opts)
 			if err == nil {
 				t.Fatal("Run accepted invalid options")
 			}
-			if !strings.HasPrefix(err.Error(), "bench: ") {
-				t.Errorf("error %q lacks the bench prefix", err)
+			var optionsErr *bench.OptionsError
+			if !errors.As(err, &optionsErr) {
+				t.Errorf("error %q is not an OptionsError", err)
+			}
+			if !strings.HasPrefix(err.Error(), "bench: invalid options: ") {
+				t.Errorf("error %q lacks the prefix", err)
 			}
 			if strings.Contains(err.Error(), "%!") {
 				t.Errorf("error %q is badly formatted", err)

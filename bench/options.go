@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,24 +45,32 @@ type Options struct {
 	Logger   *slog.Logger // default: discard
 }
 
+// OptionsError reports an invalid option, which the caller can fix before
+// it tries again.
+type OptionsError struct {
+	Reason string
+}
+
+func (e *OptionsError) Error() string { return "bench: invalid options: " + e.Reason }
+
 // withDefaults returns a copy of o with defaults filled in, or an error that
 // names the first invalid option.
 func (o Options) withDefaults() (Options, error) {
 	if o.URL == "" {
-		return o, errors.New("bench: options: the server URL is missing")
+		return o, &OptionsError{Reason: "the server URL is missing"}
 	}
 	u, err := url.Parse(o.URL)
 	if err != nil {
-		return o, fmt.Errorf("bench: options: invalid URL %q: %w", o.URL, err)
+		return o, &OptionsError{Reason: fmt.Sprintf("URL %q does not parse: %v", o.URL, err)}
 	}
 	// The pollers read raw sockets, which TLS would hide.
 	if u.Scheme != "ws" {
-		return o, fmt.Errorf("bench: options: URL %q: scheme must be ws; wss is not supported", o.URL)
+		return o, &OptionsError{Reason: fmt.Sprintf("URL %q: the scheme must be ws; wss is not supported", o.URL)}
 	}
 
 	setDefault(&o.Format, FormatJSON)
 	if o.Format != FormatJSON && o.Format != FormatText {
-		return o, fmt.Errorf("bench: options: format %q is not json or text", o.Format)
+		return o, &OptionsError{Reason: fmt.Sprintf("format %q is not json or text", o.Format)}
 	}
 	setDefault(&o.Conns, 1)
 	setDefault(&o.DialConcurrency, 64)
@@ -87,13 +94,13 @@ func (o Options) withDefaults() (Options, error) {
 
 	switch {
 	case o.Conns < 0, o.DialConcurrency < 0, o.ConnsPerProc < 0, o.Procs < 0, o.SourceAddrs < 0:
-		return o, errors.New("bench: options: counts must not be negative")
+		return o, &OptionsError{Reason: "counts must not be negative"}
 	case o.Rate < 0, o.LineBytes < 0, o.Duration < 0, o.Drain < 0, o.ReadyTimeout < 0, o.Interval < 0, o.DialTimeout < 0:
-		return o, errors.New("bench: options: rates, sizes and durations must not be negative")
+		return o, &OptionsError{Reason: "rates, sizes and durations must not be negative"}
 	case o.Procs > o.Conns:
-		return o, fmt.Errorf("bench: options: %d processes for %d clients; use at most one process per client", o.Procs, o.Conns)
+		return o, &OptionsError{Reason: fmt.Sprintf("%d processes for %d clients; use at most one process per client", o.Procs, o.Conns)}
 	case !o.Idle && o.File == "":
-		return o, errors.New("bench: options: the file to append to is missing; set it, or listen only with Idle")
+		return o, &OptionsError{Reason: "the file to append to is missing; set it, or listen only with Idle"}
 	}
 	if o.RunID == "" {
 		if o.RunID, err = NewRunID(); err != nil {
@@ -101,7 +108,7 @@ func (o Options) withDefaults() (Options, error) {
 		}
 	}
 	if !validRunID(o.RunID) {
-		return o, fmt.Errorf("bench: options: run id %q must be 1-32 characters of 0-9 and a-z", o.RunID)
+		return o, &OptionsError{Reason: fmt.Sprintf("run id %q must be 1-32 characters of 0-9 and a-z", o.RunID)}
 	}
 	return o, nil
 }

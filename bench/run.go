@@ -130,6 +130,9 @@ func (r *runner) drive(ctx context.Context, server *serverSamples) {
 	}
 	sum, _, _ := r.state.totals()
 	r.logger.Info("bench connected", "connected", sum.Connected, "failed", sum.Failed)
+	if sum.Connected == 0 {
+		return
+	}
 	r.sampleServer(&server.connected)
 
 	if opts.Idle {
@@ -169,6 +172,10 @@ func (r *runner) startGroups(ctx context.Context, procs int, addrs []string,
 	reports chan<- taggedReport, done *sync.WaitGroup) error {
 	opts := r.opts
 	dialConcurrency := max(1, (opts.DialConcurrency+procs-1)/procs)
+	childLogLevel := slog.LevelWarn
+	if r.logger.Enabled(ctx, slog.LevelDebug) {
+		childLogLevel = slog.LevelDebug
+	}
 	first := 0
 	for id := range procs {
 		conns := opts.Conns / procs
@@ -185,7 +192,7 @@ func (r *runner) startGroups(ctx context.Context, procs int, addrs []string,
 			DialTimeout:     opts.DialTimeout,
 			SourceAddrs:     addrs,
 			ReportInterval:  reportEvery,
-			LogLevel:        slog.LevelWarn,
+			LogLevel:        childLogLevel,
 		}
 		first += conns
 
