@@ -35,12 +35,13 @@ func TestMain(m *testing.M) {
 
 // followServer is a minimal server of the tailcast wire contract for the
 // tests: it polls one file for appended lines and broadcasts each batch to
-// every WebSocket client, as JSON or text frames. drop, when set, removes
-// lines before the broadcast, to simulate a server that loses them.
+// every WebSocket client, as JSON or text frames. fault, when set, receives
+// each line before the broadcast and emits what the clients get instead,
+// to simulate a server that loses, repeats or reorders lines.
 type followServer struct {
 	t      *testing.T
 	path   string
-	drop   func(line []byte) bool
+	fault  func(line string, emit func(string))
 	http   *httptest.Server
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -61,10 +62,10 @@ func (c *followClient) close() {
 	c.once.Do(func() { c.conn.Close() })
 }
 
-func startFollowServer(t *testing.T, path string, drop func(line []byte) bool) *followServer {
+func startFollowServer(t *testing.T, path string, fault func(line string, emit func(string))) *followServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &followServer{t: t, path: path, drop: drop, cancel: cancel, clients: map[*followClient]struct{}{}}
+	s := &followServer{t: t, path: path, fault: fault, cancel: cancel, clients: map[*followClient]struct{}{}}
 
 	file, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o644)
 	if err != nil {
@@ -173,8 +174,10 @@ func (s *followServer) follow(ctx context.Context, file *os.File) {
 			}
 			line := append(partial, chunk[:len(chunk)-1]...)
 			partial = nil
-			if s.drop == nil || !s.drop(line) {
+			if s.fault == nil {
 				lines = append(lines, string(line))
+			} else {
+				s.fault(string(line), func(out string) { lines = append(lines, out) })
 			}
 		}
 		if len(lines) > 0 {
@@ -324,7 +327,11 @@ func TestRunCleanServer(t *testing.T) {
 
 func TestRunDetectsDroppedLine(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.log")
-	dropSeq3 := func(line []byte) bool { return bytes.Contains(line, []byte(" seq=3 ")) }
+	dropSeq3 := func(line string, emit func(string)) {
+		if !strings.Contains(line, " seq=3 ") {
+			emit(line)
+		}
+	}
 	server := startFollowServer(t, path, dropSeq3)
 	opts := benchOptions(server, path, bench.FormatJSON)
 	opts.Drain = time.Second
@@ -357,6 +364,49 @@ func TestRunDetectsDroppedLine(t *testing.T) {
 	decoded := decodeJSONReport(t, report)
 	if decoded["ok"] != false {
 		t.Errorf("JSON ok = %v, want false", decoded["ok"])
+	}
+}
+
+func TestRunDetectsRepeatAndReorder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	var heldSeq7 string
+	repeatSeq5HoldSeq7 := func(line string, emit func(string)) {
+		switch {
+		case strings.Contains(line, " seq=5 "):
+			emit(line)
+			emit(line)
+		case strings.Contains(line, " seq=7 "):
+			heldSeq7 = line
+		case strings.Contains(line, " seq=8 "):
+			emit(line)
+			emit(heldSeq7)
+		default:
+			emit(line)
+		}
+	}
+	server := startFollowServer(t, path, repeatSeq5HoldSeq7)
+	opts := benchOptions(server, path, bench.FormatText)
+	opts.Lines = 100
+
+	report, err := bench.Run(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if report.ExitCode() == 0 {
+		t.Error("ExitCode = 0, want non-zero for repeated and reordered lines")
+	}
+	d := report.Delivery
+	if d.Repeated != 200 {
+		t.Errorf("repeated = %d, want 200 (line 5 for each client)", d.Repeated)
+	}
+	if d.Reordered != 200 {
+		t.Errorf("reordered = %d, want 200 (line 7 for each client)", d.Reordered)
+	}
+	if d.Lost != 0 {
+		t.Errorf("lost = %d, want 0", d.Lost)
+	}
+	if d.BadClients != 200 {
+		t.Errorf("bad clients = %d, want 200", d.BadClients)
 	}
 }
 

@@ -225,7 +225,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		row("load", "idle for %.1f s", r.Load.DurationMs/1000)
 	} else {
 		l, d := r.Load, r.Delivery
-		row("load", "%d lines of %d bytes at %.0f lines/s over %.2f s", l.Lines, l.LineBytes, l.Rate, l.DurationMs/1000)
+		row("load", "%d lines of %d bytes at %g lines/s over %.2f s", l.Lines, l.LineBytes, l.Rate, l.DurationMs/1000)
 		row("delivered", "%d of %d expected, %.0f lines/s;  %d frames, %.1f MB", d.Delivered, d.Expected, d.PerSecond, d.Frames, float64(d.Bytes)/1e6)
 		row("order check", "lost %d  repeated %d  reordered %d  (clients affected: %d)", d.Lost, d.Repeated, d.Reordered, d.BadClients)
 		drain := fmt.Sprintf("%.0f ms", d.DrainedInMs)
