@@ -7,7 +7,8 @@
 #   W2 throughput: 5,000 clients, 1,000 lines/s of 100 bytes, 3,000 lines
 #   W3 memory:     15,000 idle clients
 #
-# SCENARIOS="W1 W3" runs a subset; WORKERS sets serve's --workers.
+# SCENARIOS="W1 W3" runs a subset; WORKERS sets serve's --workers;
+# SERVE_ARGS adds flags to tailcast serve.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +42,7 @@ run() {
   local log=$work/$name.log
   : >"$log"
   "$bin" serve --listen 127.0.0.1:0 --workers "$workers" --redis "unix://$work/redis.sock" \
-    --file "$name=$log" --log-format json >"$work/serve-$name.out" 2>&1 &
+    --file "$name=$log" --log-format json ${SERVE_ARGS:-} >"$work/serve-$name.out" 2>&1 &
   local serve=$!
   pids+=($serve)
   local addr=""
