@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -49,7 +50,7 @@ func RunChild(role string) error {
 	switch cfg.Role {
 	case RoleTail:
 		reportReady(status)
-		return relay.Run(ctx, relay.Options{
+		err := relay.Run(ctx, relay.Options{
 			Files:  cfg.Files,
 			Broker: b,
 			Tail: tail.Options{
@@ -61,6 +62,10 @@ func RunChild(role string) error {
 			},
 			Logger: log,
 		})
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
 
 	case RoleWorker:
 		names := make([]string, 0, len(cfg.Files))

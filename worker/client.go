@@ -71,7 +71,7 @@ func (c *client) send(f *frames) {
 	defer c.mu.Unlock()
 	switch c.state {
 	case stateCatchingUp:
-		if c.pendingBytes+len(frame) > c.hub.opts.QueueBytes {
+		if c.pendingBytes > 0 && c.pendingBytes+len(frame) > c.hub.opts.QueueBytes {
 			c.hub.countSlow()
 			c.startCloseLocked(CloseSlowClient, "client too slow: reconnect with since=ID")
 			return
@@ -79,7 +79,17 @@ func (c *client) send(f *frames) {
 		c.pending = append(c.pending, pendingFrame{id: f.id, frame: frame})
 		c.pendingBytes += len(frame)
 	case stateOpen:
-		if c.queued+len(frame) > c.hub.opts.QueueBytes {
+		// Before judging the client slow, give the socket what it can take:
+		// frames of one read are normally flushed together afterwards.
+		if c.queued > 0 && c.queued+len(frame) > c.hub.opts.QueueBytes && !c.writeArmed {
+			c.flushLocked()
+			if c.state != stateOpen {
+				return
+			}
+		}
+		// One frame is always accepted, so a batch larger than the limit
+		// still reaches a client that keeps up.
+		if c.queued > 0 && c.queued+len(frame) > c.hub.opts.QueueBytes {
 			c.hub.countSlow()
 			c.startCloseLocked(CloseSlowClient, "client too slow: reconnect with since=ID")
 			return
@@ -165,6 +175,7 @@ func (c *client) startCloseLocked(code ws.StatusCode, reason string) {
 	c.queued += len(c.queue[len(c.queue)-1])
 	c.closeBy = time.Now().Add(closeGrace)
 	c.hub.trackClosing(c)
+	c.hub.log.Debug("closing client", "fd", c.fd, "code", int(code), "queued", c.queued, "channel", c.channel.name)
 
 	// During catch-up the descriptor still belongs to the handshake
 	// goroutine, which flushes when it hands the client over.
@@ -238,6 +249,7 @@ func (c *client) closeLocked() {
 	if c.state == stateClosed {
 		return
 	}
+	c.hub.log.Debug("client closed", "fd", c.fd, "channel", c.channel.name)
 	c.state = stateClosed
 	c.queue, c.queued, c.pending = nil, 0, nil
 	if c.fd >= 0 {

@@ -171,6 +171,13 @@ func (in *inbound) parse(data []byte) ([]controlFrame, error) {
 		}
 		mask := data[headerSize-4 : headerSize]
 
+		// RFC 6455 section 5.2: reserved opcodes fail the connection.
+		switch op {
+		case ws.OpContinuation, ws.OpText, ws.OpBinary, ws.OpClose, ws.OpPing, ws.OpPong:
+		default:
+			return controls, errProtocol
+		}
+
 		if op.IsControl() {
 			// RFC 6455 section 5.5: control frames are not fragmented and
 			// carry at most 125 bytes.
@@ -186,9 +193,6 @@ func (in *inbound) parse(data []byte) ([]controlFrame, error) {
 			controls = append(controls, controlFrame{op: op, payload: payload})
 			data = data[headerSize+int(length):]
 			continue
-		}
-		if !op.IsData() && op != ws.OpContinuation {
-			return controls, errProtocol
 		}
 		in.skip = length
 		data = data[headerSize:]

@@ -366,7 +366,16 @@ func detachFD(conn net.Conn) (int, error) {
 	}); err != nil {
 		return -1, err
 	}
-	return fd, dupErr
+	if dupErr != nil {
+		return -1, dupErr
+	}
+	// Go made the shared file description non-blocking already; setting it
+	// again costs one fcntl and does not depend on that.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }
 
 func isTimeout(err error) bool {
