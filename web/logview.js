@@ -6,6 +6,16 @@ const LINE = 'line';   // a log line from the server
 const EVENT = 'event'; // a server event: rotated, truncated, gap
 const NOTE = 'note';   // a message of the page itself, such as a reconnect
 
+// Line elements sit in blocks of CHUNK_LINES, each with CSS containment, so
+// that adding lines at the end and trimming them at the start lays out two
+// blocks and not every line in the page.
+const CHUNK_LINES = 200;
+
+// A backlog of thousands of lines is rendered over several frames, so that no
+// single frame blocks input for long. At 5,000 lines/s and even 10 frames/s a
+// frame has 500 lines, well under this.
+const MAX_LINES_PER_FRAME = 2000;
+
 // Within this many pixels of the end the view counts as scrolled to the bottom.
 const BOTTOM_SLACK_PX = 4;
 
@@ -16,6 +26,7 @@ class LogView {
     this.scroller = scroller;
     this.onChange = onChange;
     this.records = [];     // {kind, text, segments, el, shown, highlighted}, oldest first
+    this.chunks = [];      // {el, count}: the blocks that hold the records' elements, in order
     this.pending = [];     // {kind, text} received but not rendered yet
     this.maxLines = 10000; // records kept in the page, events and notes included
     this.filter = NO_FILTER;
@@ -23,10 +34,11 @@ class LogView {
     this.follow = true;    // keep the newest line in view
     this.lineCount = 0;    // LINE records in the page
     this.matchCount = 0;   // LINE records that pass the filter
-    this.dropped = 0;      // buffered lines dropped since the last resume
+    this.dropped = 0;      // lines never rendered because newer ones filled the page; reset on resume
     this.unseen = 0;       // lines added below the view since following stopped
     this.frameRequested = false;
     this.pointerDown = false;
+    this.scroller.classList.add('following');
     this.listen();
   }
 
@@ -64,19 +76,31 @@ class LogView {
     this.frameRequested = false;
     if (this.paused || this.pending.length === 0) return;
 
+    // Only the newest maxLines can stay in the page, so older pending lines
+    // are never rendered.
+    if (this.pending.length > this.maxLines) {
+      const excess = this.pending.length - this.maxLines;
+      this.pending.splice(0, excess);
+      this.dropped += excess;
+    }
     let items = this.pending;
-    this.pending = [];
-    if (items.length > this.maxLines) items = items.slice(items.length - this.maxLines);
+    if (items.length > MAX_LINES_PER_FRAME) {
+      items = this.pending.slice(0, MAX_LINES_PER_FRAME);
+      this.pending = this.pending.slice(MAX_LINES_PER_FRAME);
+      this.requestFrame();
+    } else {
+      this.pending = [];
+    }
 
-    const fragment = document.createDocumentFragment();
+    const elements = [];
     let shown = 0;
     for (const item of items) {
       const record = this.createRecord(item);
       this.records.push(record);
-      fragment.appendChild(record.el);
+      elements.push(record.el);
       if (record.shown) shown++;
     }
-    this.scroller.appendChild(fragment);
+    this.appendToChunks(elements);
     this.trim();
 
     if (this.follow) this.scrollToBottom();
@@ -125,17 +149,46 @@ class LogView {
     this.onChange();
   }
 
+  appendToChunks(elements) {
+    let i = 0;
+    while (i < elements.length) {
+      let chunk = this.chunks[this.chunks.length - 1];
+      if (chunk === undefined || chunk.count === CHUNK_LINES) {
+        chunk = {el: document.createElement('div'), count: 0};
+        chunk.el.className = 'chunk';
+        this.scroller.appendChild(chunk.el);
+        this.chunks.push(chunk);
+      }
+      const n = Math.min(CHUNK_LINES - chunk.count, elements.length - i);
+      chunk.el.append(...elements.slice(i, i + n));
+      chunk.count += n;
+      i += n;
+    }
+  }
+
   trim() {
     const excess = this.records.length - this.maxLines;
     if (excess <= 0) return;
 
+    // The records fill the chunks in order, so the oldest ones are whole
+    // chunks at the start and then the first elements of one more chunk.
     const removed = this.records.splice(0, excess);
-    // The records are consecutive children of the scroller, so one range
-    // removes them all.
-    const range = document.createRange();
-    range.setStartBefore(removed[0].el);
-    range.setEndAfter(removed[removed.length - 1].el);
-    range.deleteContents();
+    let i = 0;
+    while (i < removed.length) {
+      const chunk = this.chunks[0];
+      const take = Math.min(chunk.count, removed.length - i);
+      if (take === chunk.count) {
+        chunk.el.remove();
+        this.chunks.shift();
+      } else {
+        const range = document.createRange();
+        range.setStartBefore(removed[i].el);
+        range.setEndAfter(removed[i + take - 1].el);
+        range.deleteContents();
+        chunk.count -= take;
+      }
+      i += take;
+    }
     for (const record of removed) {
       if (record.kind !== LINE) continue;
       this.lineCount--;
@@ -162,6 +215,7 @@ class LogView {
   clear() {
     this.records = [];
     this.pending = [];
+    this.chunks = [];
     this.scroller.replaceChildren();
     this.lineCount = 0;
     this.matchCount = 0;
@@ -212,6 +266,7 @@ class LogView {
   setFollow(follow) {
     if (this.follow === follow) return;
     this.follow = follow;
+    this.scroller.classList.toggle('following', follow);
     if (follow) this.unseen = 0;
     this.onChange();
   }

@@ -133,7 +133,7 @@ function renderStatus() {
     parts.push(`${numberFormat.format(view.lineCount)} lines`);
   }
   if (view.paused) parts.push(`paused, ${numberFormat.format(view.pending.length)} new lines buffered`);
-  if (view.dropped > 0) parts.push(`${numberFormat.format(view.dropped)} dropped from the buffer`);
+  if (view.dropped > 0) parts.push(`${numberFormat.format(view.dropped)} lines skipped, more than the page keeps`);
   ui.counts.textContent = parts.join(' · ');
 
   ui.pause.textContent = view.paused ? 'Resume' : 'Pause';
