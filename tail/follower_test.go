@@ -1,0 +1,212 @@
+package tail
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// caseEnv is what one file case gets: the path to follow and the watch mode.
+type caseEnv struct {
+	mode watchMode
+	path string
+}
+
+// options returns Options for the path in this watch mode.
+func (e *caseEnv) options() Options {
+	return Options{Path: e.path, Poll: e.mode.poll, PollInterval: e.mode.interval}
+}
+
+// startAtBeginning writes pre-1..pre-3 to the file, starts the follower at
+// byte 0, and waits for those lines, so that the follower has the file open
+// when the case goes on.
+func (e *caseEnv) startAtBeginning(t *testing.T) (*run, []string) {
+	t.Helper()
+	pre := numbered("pre", 3)
+	writeFile(t, e.path, joinLines(pre))
+	start, err := StartOf(e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := e.options()
+	opts.Start = &start
+	r := startFollow(t, opts)
+	r.waitTokens(t, pre...)
+	return r, pre
+}
+
+// fileCases are the ways a followed file changes. Each runs under inotify
+// and under polling.
+var fileCases = []struct {
+	name string
+	run  func(t *testing.T, e *caseEnv)
+}{
+	{"append", func(t *testing.T, e *caseEnv) {
+		r, pre := e.startAtBeginning(t)
+		lines := numbered("line", 5)
+		appendFile(t, e.path, joinLines(lines))
+		r.waitTokens(t, concat(pre, lines)...)
+	}},
+	{"rename rotation", func(t *testing.T, e *caseEnv) {
+		r, pre := e.startAtBeginning(t)
+		writer, err := os.OpenFile(e.path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer writer.Close()
+		if _, err := writer.WriteString(joinLines(numbered("old", 2))); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(e.path, e.path+".1"); err != nil {
+			t.Fatal(err)
+		}
+		// The writer has not reopened yet, so this goes to the renamed file
+		// and must be read before the new file.
+		if _, err := writer.WriteString("old-3\n"); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, e.path, joinLines(numbered("new", 3)))
+		r.waitTokens(t, concat(pre, numbered("old", 3), []string{"@rotated"}, numbered("new", 3))...)
+		appendFile(t, e.path, "new-4\n")
+		r.waitTokens(t, concat(pre, numbered("old", 3), []string{"@rotated"}, numbered("new", 4))...)
+	}},
+	{"copytruncate", func(t *testing.T, e *caseEnv) {
+		r, pre := e.startAtBeginning(t)
+		appendFile(t, e.path, "old-1\n")
+		r.waitTokens(t, concat(pre, []string{"old-1"})...)
+		content, err := os.ReadFile(e.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, e.path+".1", string(content))
+		if err := os.Truncate(e.path, 0); err != nil {
+			t.Fatal(err)
+		}
+		r.waitTokens(t, concat(pre, []string{"old-1", "@truncated"})...)
+		appendFile(t, e.path, joinLines(numbered("new", 2)))
+		r.waitTokens(t, concat(pre, []string{"old-1", "@truncated"}, numbered("new", 2))...)
+	}},
+	{"truncate and append at once", func(t *testing.T, e *caseEnv) {
+		r, pre := e.startAtBeginning(t)
+		// The new content is longer than the old offset, so only the
+		// fingerprint can show that the file was rewritten, unless a check
+		// happens to fall between the two calls.
+		writer, err := os.OpenFile(e.path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer writer.Close()
+		newLines := numbered("rewritten", 8)
+		if err := writer.Truncate(0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := writer.WriteString(joinLines(newLines)); err != nil {
+			t.Fatal(err)
+		}
+		r.waitTokens(t, concat(pre, []string{"@truncated"}, newLines)...)
+	}},
+	{"atomic replace", func(t *testing.T, e *caseEnv) {
+		r, pre := e.startAtBeginning(t)
+		appendFile(t, e.path, "old-1\n")
+		temp := e.path + ".tmp"
+		writeFile(t, temp, joinLines(numbered("new", 2)))
+		if err := os.Rename(temp, e.path); err != nil {
+			t.Fatal(err)
+		}
+		r.waitTokens(t, concat(pre, []string{"old-1", "@rotated"}, numbered("new", 2))...)
+	}},
+	{"delete and recreate", func(t *testing.T, e *caseEnv) {
+		r, pre := e.startAtBeginning(t)
+		appendFile(t, e.path, "old-1\n")
+		if err := os.Remove(e.path); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, e.path, joinLines(numbered("new", 2)))
+		r.waitTokens(t, concat(pre, []string{"old-1", "@rotated"}, numbered("new", 2))...)
+	}},
+	{"missing at start", func(t *testing.T, e *caseEnv) {
+		r := startFollow(t, e.options())
+		r.waitLog(t, "file not found")
+		// The writer keeps the file open, so no close event helps.
+		writer, err := os.OpenFile(e.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer writer.Close()
+		if _, err := writer.WriteString(joinLines(numbered("line", 2))); err != nil {
+			t.Fatal(err)
+		}
+		r.waitTokens(t, numbered("line", 2)...)
+		if _, err := writer.WriteString("line-3\n"); err != nil {
+			t.Fatal(err)
+		}
+		r.waitTokens(t, numbered("line", 3)...)
+	}},
+	{"burst of small writes", func(t *testing.T, e *caseEnv) {
+		r, pre := e.startAtBeginning(t)
+		writer, err := os.OpenFile(e.path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer writer.Close()
+		lines := numbered("burst", 2000)
+		for _, line := range lines {
+			// Each line in three writes, so most reads end inside a line.
+			half := len(line) / 2
+			for _, piece := range []string{line[:half], line[half:], "\n"} {
+				if _, err := writer.WriteString(piece); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		r.waitTokens(t, concat(pre, lines)...)
+	}},
+	{"partial line waits", func(t *testing.T, e *caseEnv) {
+		r, pre := e.startAtBeginning(t)
+		appendFile(t, e.path, "unfini")
+		r.waitRead(t, fileSize(t, e.path))
+		appendFile(t, e.path, "shed\n")
+		r.waitTokens(t, concat(pre, []string{"unfinished"})...)
+	}},
+	{"long line cut once", func(t *testing.T, e *caseEnv) {
+		pre := numbered("pre", 1)
+		writeFile(t, e.path, joinLines(pre))
+		start, err := StartOf(e.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := e.options()
+		opts.Start = &start
+		opts.MaxLineBytes = 100
+		r := startFollow(t, opts)
+		r.waitTokens(t, pre...)
+		long := strings.Repeat("0123456789", 50)
+		for i := 0; i < len(long); i += 70 {
+			appendFile(t, e.path, long[i:min(i+70, len(long))])
+			r.waitRead(t, fileSize(t, e.path))
+		}
+		appendFile(t, e.path, "\nafter\n")
+		r.waitTokens(t, concat(pre, []string{long[:100] + CutMarker, "after"})...)
+	}},
+	{"crlf and utf-8", func(t *testing.T, e *caseEnv) {
+		r, pre := e.startAtBeginning(t)
+		appendFile(t, e.path, "windows\r\nbad \xff byte\n\xc3")
+		r.waitRead(t, fileSize(t, e.path))
+		// The second byte of "é" arrives in a later write.
+		appendFile(t, e.path, "\xa9t\xc3\xa9\n")
+		r.waitTokens(t, concat(pre, []string{"windows", "bad \uFFFD byte", "été"})...)
+	}},
+}
+
+func TestFollowFileCases(t *testing.T) {
+	for _, mode := range watchModes {
+		t.Run(mode.name, func(t *testing.T) {
+			for _, c := range fileCases {
+				t.Run(c.name, func(t *testing.T) {
+					t.Parallel()
+					c.run(t, &caseEnv{mode: mode, path: logPath(t)})
+				})
+			}
+		})
+	}
+}
