@@ -1,6 +1,6 @@
 // The log view: one element per record in a scrolling container. Incoming
 // lines wait in a buffer, and the DOM changes at most once per animation
-// frame, so a burst of frames costs one layout.
+// frame, so a burst of WebSocket messages costs one layout.
 
 const LINE = 'line';   // a log line from the server
 const EVENT = 'event'; // a server event: rotated, truncated, gap
@@ -67,7 +67,11 @@ class LogView {
   }
 
   requestFrame() {
-    if (this.frameRequested || this.paused) return;
+    if (this.paused) {
+      this.onChange(); // the buffered count changed
+      return;
+    }
+    if (this.frameRequested) return;
     this.frameRequested = true;
     requestAnimationFrame(() => this.flush());
   }

@@ -4,7 +4,9 @@
 // case=1 (match case), backlog, max (lines kept), wrap=0.
 
 const DEFAULT_BACKLOG = 1000;
-const MAX_BACKLOG = 100000;
+// NOTE: tailcast serve rejects a larger backlog unless its --max-backlog is
+// raised, and the page cannot read that setting.
+const MAX_BACKLOG = 10000;
 const DEFAULT_MAX_LINES = 10000;
 const MIN_MAX_LINES = 100;
 const MAX_MAX_LINES = 200000;

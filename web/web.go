@@ -47,8 +47,8 @@ func ContentSecurityPolicy() string { return policy + "; frame-ancestors 'none'"
 func mustAssemble() ([]byte, string) {
 	html, pol, err := assemble()
 	if err != nil {
-		// The inputs are embedded, so this fails only on a broken build, and
-		// the package tests catch it.
+		// The inputs are embedded, so this fails only on a broken build,
+		// which also makes the package's tests fail at init.
 		panic(err)
 	}
 	return html, pol
