@@ -23,7 +23,7 @@ const chromiumPath = "/usr/bin/chromium"
 
 // browserTab is one tab of a headless Chromium that ends with the test.
 type browserTab struct {
-	t   *testing.T
+	t   testing.TB
 	ctx context.Context
 
 	mu      sync.Mutex
@@ -32,7 +32,7 @@ type browserTab struct {
 
 // startBrowser launches headless Chromium with a fresh profile in a temporary
 // directory and opens one tab at width x height CSS pixels.
-func startBrowser(t *testing.T, width, height int64) *browserTab {
+func startBrowser(t testing.TB, width, height int64) *browserTab {
 	t.Helper()
 	options := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),

@@ -31,6 +31,18 @@ type servedFiles struct {
 
 func startServe(t *testing.T, workers string, appLines ...string) *servedFiles {
 	t.Helper()
+	s := serveFiles(t, func(args ...string) *testenv.Serve {
+		return testenv.StartServe(t, append([]string{"--workers", workers}, args...)...)
+	})
+	appendLines(t, s.app, appLines...)
+	appendLines(t, s.other, "other-000001")
+	return s
+}
+
+// serveFiles creates the two files, calls start with the serve arguments
+// that follow them, and waits until tailcast has opened both.
+func serveFiles(t testing.TB, start func(args ...string) *testenv.Serve) *servedFiles {
+	t.Helper()
 	dir := t.TempDir()
 	s := &servedFiles{app: filepath.Join(dir, "app.log"), other: filepath.Join(dir, "other.log")}
 	for _, path := range []string{s.app, s.other} {
@@ -39,19 +51,16 @@ func startServe(t *testing.T, workers string, appLines ...string) *servedFiles {
 		}
 	}
 	redis := testenv.StartRedis(t)
-	s.serve = testenv.StartServe(t, "--workers", workers, "--redis", redis.URL(),
-		"--file", "app="+s.app, "--file", "other="+s.other)
+	s.serve = start("--redis", redis.URL(), "--file", "app="+s.app, "--file", "other="+s.other)
 	s.base = "http://" + s.serve.Addr + "/"
 
-	// A file is followed from its end when tailcast first sees it, so the
+	// A file is followed from its end when tailcast first opens it, so the
 	// first lines go in once both files are open.
 	for _, channel := range []string{"app", "other"} {
 		s.serve.WaitLog(30*time.Second, func(entry map[string]any) bool {
 			return entry["msg"] == "file opened" && entry["channel"] == channel
 		})
 	}
-	appendLines(t, s.app, appLines...)
-	appendLines(t, s.other, "other-000001")
 	return s
 }
 
