@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -82,6 +83,20 @@ func (tab *browserTab) setFilter(value string, isRegExp bool) {
 		filter.dispatchEvent(new Event('input'));
 		if (regex.checked !== %t) regex.click();
 	})()`, jsString(value), isRegExp)))
+}
+
+// blockStreams makes the browser fail (or stop failing) every request for
+// a /ws/ URL, as if the network to the server were down.
+func (tab *browserTab) blockStreams(block bool) {
+	tab.t.Helper()
+	patterns := []*network.BlockPattern{}
+	if block {
+		patterns = append(patterns, &network.BlockPattern{URLPattern: "*://*:*/ws/*", Block: true})
+	}
+	tab.do(chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+		_, err := cdp.Call(ctx, target, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: patterns})
+		return err
+	}))
 }
 
 // webSocketLog records the WebSocket handshakes of a tab, in order.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,6 +25,7 @@ const screenshotEnv = "TAILCAST_SCREENSHOT"
 // follows two files, "app" and "other".
 type servedFiles struct {
 	serve *testenv.Serve
+	redis *testenv.Redis
 	app   string
 	other string
 	base  string // URL of the page, ending in "/"
@@ -50,8 +52,8 @@ func serveFiles(t testing.TB, start func(args ...string) *testenv.Serve) *served
 			t.Fatalf("create %s: %v", path, err)
 		}
 	}
-	redis := testenv.StartRedis(t)
-	s.serve = start("--redis", redis.URL(), "--file", "app="+s.app, "--file", "other="+s.other)
+	s.redis = testenv.StartRedis(t)
+	s.serve = start("--redis", s.redis.URL(), "--file", "app="+s.app, "--file", "other="+s.other)
 	s.base = "http://" + s.serve.Addr + "/"
 
 	// A file is followed from its end when tailcast first opens it, so the
@@ -264,6 +266,99 @@ func TestViewerFollowsServe(t *testing.T) {
 
 	if errors := unexpectedConsoleErrors(tab.consoleErrors()); len(errors) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errors, "\n"))
+	}
+}
+
+// TestViewerShowsRotationAndGap checks that a rotated file and a resume
+// past the end of history show as events in the log.
+func TestViewerShowsRotationAndGap(t *testing.T) {
+	served := startServe(t, "1", "before-rotate-000001")
+	tab := startBrowser(t, 1000, 700)
+	sockets := tab.recordWebSockets()
+	tab.navigate(served.base + "?channel=app")
+	tab.waitForLines("before-rotate-", []string{"before-rotate-000001"}, 20*time.Second)
+
+	if err := os.Rename(served.app, served.app+".1"); err != nil {
+		t.Fatalf("rotate %s: %v", served.app, err)
+	}
+	appendLines(t, served.app, "after-rotate-000001")
+	tab.waitForLines("after-rotate-", []string{"after-rotate-000001"}, 10*time.Second)
+	if events := evaluate[[]string](tab, eventTextsJS); len(events) != 1 || !strings.Contains(events[0], "file rotated") {
+		t.Errorf("events shown = %q, expected one rotation", events)
+	}
+
+	// Keep the page away while its last ID leaves history: block its
+	// WebSocket requests, kill the only worker, append lines and trim the
+	// whole stream in Redis.
+	tab.blockStreams(true)
+	handshakes := sockets.handshakes()
+	victim := workerPid(t, handshakes[len(handshakes)-1].Worker)
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill worker %d: %v", victim, err)
+	}
+	tab.waitFor("disconnect noticed", noteTextsJS+`.some((n) => n.startsWith('disconnected'))`, pageStateJS, 10*time.Second)
+	appendLines(t, served.app, lines("lost", 1, 3)...)
+	client := served.redis.Client(t)
+	stream := "tailcast:{app}:lines"
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		last, err := client.XRevRangeN(context.Background(), stream, "+", "-", 1).Result()
+		return err == nil && len(last) == 1 && strings.Contains(fmt.Sprint(last[0].Values), "lost-000003")
+	}, "lost-000003 never reached stream %s", stream)
+	if err := client.XTrimMaxLen(context.Background(), stream, 0).Err(); err != nil {
+		t.Fatalf("trim %s: %v", stream, err)
+	}
+	served.serve.WaitLog(30*time.Second, func(entry map[string]any) bool {
+		pid, _ := entry["pid"].(float64)
+		return entry["msg"] == "child exited; restarting" && int(pid) == victim
+	})
+	served.serve.WaitLog(30*time.Second, func(entry map[string]any) bool {
+		pid, _ := entry["pid"].(float64)
+		return entry["msg"] == "child ready" && entry["role"] == "worker" && int(pid) != victim
+	})
+
+	tab.blockStreams(false)
+	// The browser's online event makes the page retry at once.
+	tab.do(chromedp.Evaluate[chromedp.Void](`window.dispatchEvent(new Event('online'))`))
+	tab.waitFor("gap shown", eventTextsJS+`.some((e) => e.includes('gap'))`, pageStateJS, 30*time.Second)
+	appendLines(t, served.app, "after-gap-000001")
+	tab.waitForLines("after-gap-", []string{"after-gap-000001"}, 10*time.Second)
+	if lost := evaluate[[]string](tab, lineTextsJS+`.filter((l) => l.startsWith('lost-'))`); len(lost) != 0 {
+		t.Errorf("page shows %q, which left history before the page resumed", lost)
+	}
+	order := evaluate[[]string](tab, `[...document.querySelectorAll('#log .l')].map((e) => e.className).slice(-2)`)
+	if !slices.Equal(order, []string{"l event", "l"}) {
+		t.Errorf("last two records have classes %q, expected the gap event and then the new line", order)
+	}
+}
+
+// TestViewerKeepsViewWhileTrimming checks that lines trimmed above the view
+// do not move the lines that a user who scrolled up is reading.
+func TestViewerKeepsViewWhileTrimming(t *testing.T) {
+	served := startServe(t, "1")
+	tab := startBrowser(t, 1000, 700)
+	tab.navigate(served.base + "?channel=app&max=200")
+	tab.waitFor("connection live", connectionJS+` === 'live'`, pageStateJS, 20*time.Second)
+	appendLines(t, served.app, lines("first", 1, 200)...)
+	tab.waitForLines("first-", lines("first", 1, 200), 10*time.Second)
+
+	tab.wheel(500, 300, -1200)
+	tab.waitFor("following stopped", `!document.getElementById('bottom').hidden`, pageStateJS, 5*time.Second)
+	tab.waitFor("scrolling settled", `(() => {
+		const top = document.getElementById('log').scrollTop;
+		const settled = window.lastScrollTop === top;
+		window.lastScrollTop = top;
+		return settled;
+	})()`, pageStateJS, 5*time.Second)
+	const lineAtTopJS = `(() => {
+		const box = document.getElementById('log').getBoundingClientRect();
+		return document.elementFromPoint(box.left + 40, box.top + 12).closest('.l').textContent;
+	})()`
+	reading := evaluate[string](tab, lineAtTopJS)
+
+	appendLines(t, served.app, lines("second", 1, 50)...)
+	tab.waitFor("oldest lines trimmed", lineTextsJS+`[0] === 'first-000051' && `+lineTextsJS+`.length === 200`, pageStateJS, 10*time.Second)
+	if now := evaluate[string](tab, lineAtTopJS); now != reading {
+		t.Errorf("line at the top of the view went from %q to %q while older lines were trimmed", reading, now)
 	}
 }
 
