@@ -76,7 +76,8 @@ function applySgrCode(style, code) {
   } else if (code >= 100 && code <= 107) {
     style.bg = code - 100 + 8;
   }
-  // Blink, conceal, fonts and the rest are ignored: the text stays readable.
+  // Blink, conceal, fonts and the other codes are ignored, so the text stays
+  // readable.
 }
 
 function setExtendedColour(style, code, colour) {
@@ -124,8 +125,8 @@ function applySgr(style, parameters) {
         setExtendedColour(style, code, rgbColour(list[k + 2], list[k + 3], list[k + 4]));
         k += 4;
       } else {
-        // Without a known mode the length of the rest is unknown, so xterm
-        // ignores it too.
+        // Without a known mode the length of the rest is unknown, so the rest
+        // of the sequence is ignored.
         return;
       }
       continue;

@@ -56,8 +56,8 @@ class LogView {
 
   // boundPending keeps the buffer within twice maxLines and then drops it to
   // maxLines, so trimming costs amortised constant time per line. The lines
-  // dropped are older than the maxLines newest, so the page would have
-  // trimmed them on the next frame anyway.
+  // dropped are older than the maxLines newest, so the page would trim them
+  // anyway when it next renders.
   boundPending() {
     if (this.pending.length <= 2 * this.maxLines) return;
     const excess = this.pending.length - this.maxLines;

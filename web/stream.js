@@ -162,8 +162,8 @@ class ChannelStream {
     if (typeof frame.channel === 'string' && frame.channel !== this.channel) return;
 
     const id = typeof frame.id === 'string' ? frame.id : null;
-    // A batch at or before the last ID was shown already, for example when a
-    // server resends its last batch on resume.
+    // A batch at or before the last ID was shown already. Skipping it keeps a
+    // resume exact if a server ever repeats a batch.
     const seen = id !== null && this.lastId !== null && compareStreamIds(id, this.lastId) <= 0;
     if (Array.isArray(frame.lines)) {
       if (!seen) this.handlers.onLines(frame.lines);

@@ -113,7 +113,11 @@ function showConnection(connection) {
   } else {
     el.dataset.state = 'down';
     const retry = connection.delay > 0 ? `; retrying in ${(connection.delay / 1000).toFixed(1)} s` : '';
-    el.textContent = `${connection.error}${retry}`;
+    // A browser hides the HTTP status of a failed handshake, so the channel
+    // list is the only hint that the server returned 404.
+    const unknown = !connection.wasLive && knownChannels !== null && !knownChannels.includes(state.channel);
+    const error = unknown ? `channel "${state.channel}" is not on this server` : connection.error;
+    el.textContent = `${error}${retry}`;
     if (connection.wasLive) view.appendMessage(NOTE, `disconnected: ${connection.error}`);
   }
   el.title = el.textContent;
@@ -193,6 +197,7 @@ function ensureChannelOption(channel) {
 }
 
 let channelAttempt = 0;
+let knownChannels = null; // the server's channel names, once loaded
 
 async function loadChannels() {
   let names;
@@ -212,6 +217,7 @@ async function loadChannels() {
     return;
   }
 
+  knownChannels = names;
   ui.channel.replaceChildren(...names.map((name) => new Option(name, name)));
   if (state.channel) {
     ensureChannelOption(state.channel);

@@ -264,6 +264,10 @@ func TestViewerFollowsServe(t *testing.T) {
 		t.Errorf("settings show %s lines kept, expected the URL's 100", max)
 	}
 
+	// A channel the server does not have is named as such.
+	tab.navigate(served.base + "?channel=nope")
+	tab.waitFor("unknown channel reported", `document.getElementById('connection').textContent.startsWith('channel "nope" is not on this server')`, pageStateJS, 10*time.Second)
+
 	if errors := unexpectedConsoleErrors(tab.consoleErrors()); len(errors) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errors, "\n"))
 	}

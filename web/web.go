@@ -107,8 +107,8 @@ func assemble() ([]byte, string, error) {
 	return []byte(out), pol, nil
 }
 
-// sha256Source returns a CSP hash source for an inline element whose content
-// is text (CSP Level 3, section 8.4).
+// sha256Source returns the CSP hash-source expression that allows an inline
+// script or style element whose content is text.
 func sha256Source(text string) string {
 	sum := sha256.Sum256([]byte(text))
 	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
