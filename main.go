@@ -49,6 +49,8 @@ func main() {
 		code = runServe(args)
 	case "tail":
 		code = runTail(args)
+	case "bench":
+		code = runBench(args)
 	case "child":
 		// Hidden: the supervisor starts its children this way.
 		code = runChild(args)

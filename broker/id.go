@@ -37,4 +37,6 @@ func (id ID) Less(other ID) bool {
 	return id.Seq < other.Seq
 }
 
-func (id ID) String() string { return strconv.FormatUint(id.Ms, 10) + "-" + strconv.FormatUint(id.Seq, 10) }
+func (id ID) String() string {
+	return strconv.FormatUint(id.Ms, 10) + "-" + strconv.FormatUint(id.Seq, 10)
+}

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"tailcast/broker"
 	"tailcast/relay"
 )
 
@@ -74,6 +75,15 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if len(opts.Files) == 0 {
 		return errors.New("no files to follow: give at least one --file NAME=PATH")
+	}
+
+	if opts.RedisURL != "" {
+		// Children would fail on the same URL and restart forever.
+		client, err := broker.Connect(opts.RedisURL)
+		if err != nil {
+			return err
+		}
+		client.Close()
 	}
 
 	listen, err := checkPort(opts.Listen)

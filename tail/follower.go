@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -47,8 +48,9 @@ type Batch struct {
 	// before it), always valid UTF-8: each invalid byte is replaced by
 	// U+FFFD.
 	Lines []string
-	// Position is where reading resumes after this batch: just past the
-	// last line's "\n", or byte 0 of the file that an event announces.
+	// Position is the byte where reading resumes after this batch: just
+	// past the last line's "\n", or byte 0 of the file that an event
+	// announces.
 	Position Position
 }
 
@@ -87,7 +89,15 @@ type Options struct {
 	// afterRead, when set by a test, is called after each read with the
 	// offset where the next read starts.
 	afterRead func(readOff int64)
+	// releaseDeletedAfter is how long a deleted file must stay without
+	// growth before it is closed (default defaultReleaseDeletedAfter).
+	releaseDeletedAfter time.Duration
 }
+
+// defaultReleaseDeletedAfter is long enough for a writer that logs rarely
+// to append to its deleted file before reopening, and short enough to free
+// a deleted file's disk space within minutes.
+const defaultReleaseDeletedAfter = 5 * time.Minute
 
 func (o Options) withDefaults() Options {
 	if o.PollInterval <= 0 {
@@ -108,6 +118,9 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.releaseDeletedAfter == 0 {
+		o.releaseDeletedAfter = defaultReleaseDeletedAfter
+	}
 	return o
 }
 
@@ -117,11 +130,11 @@ func (o Options) withDefaults() Options {
 //
 // A non-nil error from emit ends Follow with that error. Problems with the
 // file (missing, permission denied, read errors) are logged, rate-limited,
-// and retried; they never end Follow. Follow returns ctx.Err() when ctx
+// and retried, and they never end Follow. Follow returns ctx.Err() when ctx
 // ends, and an error without calling emit when opts.Path is empty.
 //
-// Lines read but not yet emitted when ctx ends are dropped; a restart with
-// the last emitted Position reads them again.
+// Lines read but not yet emitted when ctx ends are dropped, and a restart
+// with the last emitted Position reads them again.
 func Follow(ctx context.Context, opts Options, emit func(context.Context, Batch) error) error {
 	if opts.Path == "" {
 		return errors.New("tail: follow: Options.Path is empty")
@@ -132,7 +145,7 @@ func Follow(ctx context.Context, opts Options, emit func(context.Context, Batch)
 	wake := make(chan struct{}, 1)
 	fl.watcher = pollWatcher{}
 	if !fl.opts.Poll {
-		w, err := newInotifyWatcher(fl.dir, fl.base, wake)
+		w, err := newInotifyWatcher(fl.dir, fl.base, wake, fl.log)
 		if err != nil {
 			fl.log.Warn("inotify unavailable, polling instead",
 				"path", fl.opts.Path, "interval", fl.opts.PollInterval, "err", err)
@@ -186,6 +199,11 @@ type follower struct {
 	// started is false until opts.Start, or the end of the file when Start
 	// is nil, has been resolved to a file or to waiting for one.
 	started bool
+	// endAtStart is the file's identity and size when Follow started without
+	// a Start but could not open it (permission denied, say). Once it opens,
+	// reading begins there, so lines written while access was denied are
+	// not skipped.
+	endAtStart *sizeMark
 	// announce is the event to emit before the first batch of the next file
 	// opened, when the saved file is gone.
 	announce string
@@ -194,6 +212,12 @@ type follower struct {
 	batch    batch
 	buf      []byte // read buffer
 	header   []byte // buffer for fingerprint checks
+}
+
+// sizeMark is a file's identity and size at one moment.
+type sizeMark struct {
+	id   fileID
+	size int64
 }
 
 func newFollower(opts Options, emit func(context.Context, Batch) error) *follower {
@@ -255,10 +279,26 @@ func (fl *follower) resolveStart(ctx context.Context) error {
 		}
 		if err != nil {
 			fl.problems.warn("open", "open failed, retrying", "path", path, "err", err)
+			if fl.endAtStart == nil {
+				// stat needs no read permission on the file itself.
+				if info, statErr := os.Stat(path); statErr == nil {
+					fl.endAtStart = &sizeMark{id: fileIDOf(info), size: info.Size()}
+				}
+			}
 			return nil
 		}
 		fl.problems.resolved("open")
-		off, err := lastLineEnd(t.f, fl.opts.MaxLineBytes)
+		end := int64(-1)
+		if mark := fl.endAtStart; mark != nil {
+			info, statErr := t.f.Stat()
+			if statErr == nil && fileIDOf(info) == mark.id && info.Size() >= mark.size {
+				end = mark.size
+			} else {
+				end = 0 // another file took the path meanwhile: all of it is new
+			}
+			fl.endAtStart = nil
+		}
+		off, err := lastLineEnd(t.f, end, fl.opts.MaxLineBytes)
 		if err != nil {
 			t.close()
 			fl.problems.warn("read", "read failed, retrying", "path", path, "err", err)
@@ -307,6 +347,7 @@ func (fl *follower) resumeAtPath(ctx context.Context, start Position) error {
 		return nil
 	}
 	fl.problems.resolved("open")
+
 	ok, err := t.matchesStart(start, fl.header)
 	if err != nil {
 		t.close()
@@ -318,11 +359,18 @@ func (fl *follower) resumeAtPath(ctx context.Context, start Position) error {
 		t.close()
 		return nil
 	}
+
 	fl.started = true
 	if ok {
 		t.readOff = start.Offset
 		fl.adopt(t)
 		return nil
+	}
+	if !sameBirth(t.birth, start.Birth) {
+		fl.log.Info("saved file replaced by a new file with the same inode number, reading it from its start",
+			"path", path, "inode", start.Inode, "offset", start.Offset)
+		fl.adopt(t)
+		return fl.emitEvent(ctx, EventRotated)
 	}
 	fl.log.Info("file truncated while not followed, reading from its start",
 		"path", path, "offset", start.Offset)
@@ -398,6 +446,7 @@ func (fl *follower) readAvailable(ctx context.Context) error {
 				continue
 			}
 			cur.readOff += int64(n)
+			cur.lastGrowth = time.Now()
 			err = fl.split.write(fl.buf[:n], func(line string, end int) error {
 				return fl.addLine(ctx, line, chunkStart+int64(end))
 			})
@@ -448,7 +497,7 @@ func (fl *follower) checkPath(ctx context.Context) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		// Renamed or deleted: keep reading the open file, which a writer
 		// may still append to, until a new file appears.
-		return nil
+		return fl.releaseIfDeleted(ctx)
 	}
 	if err != nil {
 		fl.problems.warn("stat", "stat failed, retrying", "path", path, "err", err)
@@ -474,18 +523,7 @@ func (fl *follower) checkPath(ctx context.Context) error {
 
 	// The new file is open, so the old one can be drained now: whatever
 	// its writer appended up to this moment is read before the switch.
-	if err := fl.readAvailable(ctx); err != nil {
-		next.close()
-		return err
-	}
-	if line, ok := fl.split.flushUnfinished(); ok {
-		// The old file ends without a final "\n"; its end finishes the line.
-		if err := fl.addLine(ctx, line, fl.cur.readOff); err != nil {
-			next.close()
-			return err
-		}
-	}
-	if err := fl.flush(ctx); err != nil {
+	if err := fl.drain(ctx); err != nil {
 		next.close()
 		return err
 	}
@@ -499,6 +537,49 @@ func (fl *follower) checkPath(ctx context.Context) error {
 	return fl.readAvailable(ctx)
 }
 
+// drain reads the current file to its end and emits all its lines, the
+// unfinished last line included, before the follower leaves the file.
+func (fl *follower) drain(ctx context.Context) error {
+	if err := fl.readAvailable(ctx); err != nil {
+		return err
+	}
+	if line, ok := fl.split.flushUnfinished(); ok {
+		// The old file ends without a final "\n", so its end finishes the line.
+		if err := fl.addLine(ctx, line, fl.cur.readOff); err != nil {
+			return err
+		}
+	}
+	return fl.flush(ctx)
+}
+
+// releaseIfDeleted closes the current file once it is deleted (no links
+// left) and has not grown for opts.releaseDeletedAfter, so that a deleted
+// log that is never replaced does not keep its disk space allocated. A
+// file that appears later at the path is read from byte 0 after an
+// EventRotated batch.
+func (fl *follower) releaseIfDeleted(ctx context.Context) error {
+	info, err := fl.cur.f.Stat()
+	if err != nil {
+		return nil
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok || st.Nlink > 0 || time.Since(fl.cur.lastGrowth) < fl.opts.releaseDeletedAfter {
+		return nil
+	}
+	if err := fl.drain(ctx); err != nil {
+		return err
+	}
+
+	// NOTE: a writer that still appends to the deleted file after this
+	// point, slower than once per releaseDeletedAfter, loses those lines.
+	fl.log.Info("deleted file released", "path", fl.opts.Path, "inode", fl.cur.id.ino,
+		"idle", fl.opts.releaseDeletedAfter)
+	fl.watcher.watchFile(nil)
+	fl.closeFile()
+	fl.announce = EventRotated
+	return nil
+}
+
 // emitEvent flushes the pending lines, then emits an event batch positioned
 // at the current file's read offset.
 func (fl *follower) emitEvent(ctx context.Context, event string) error {
@@ -508,15 +589,18 @@ func (fl *follower) emitEvent(ctx context.Context, event string) error {
 	return fl.emit(ctx, Batch{Event: event, Position: fl.cur.position(fl.cur.readOff)})
 }
 
-// lastLineEnd returns the offset just past the last "\n" in f, looking back
-// at most maxLine+1 bytes. A file without "\n" in that range starts at 0
-// when it is shorter, or at its end.
-func lastLineEnd(f *os.File, maxLine int) (int64, error) {
-	info, err := f.Stat()
-	if err != nil {
-		return 0, err
+// lastLineEnd returns the offset just past the last "\n" before size in f,
+// looking back at most maxLine+1 bytes; a negative size means the file's
+// current size. Without "\n" in that range it returns 0 when size is
+// shorter, or size.
+func lastLineEnd(f *os.File, size int64, maxLine int) (int64, error) {
+	if size < 0 {
+		info, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		size = info.Size()
 	}
-	size := info.Size()
 	window := min(size, int64(maxLine)+1)
 	buf := make([]byte, window)
 	n, err := f.ReadAt(buf, size-window)

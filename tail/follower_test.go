@@ -2,8 +2,10 @@ package tail
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // caseEnv is what one file case gets: the path to follow and the watch mode.
@@ -124,6 +126,26 @@ var fileCases = []struct {
 		writeFile(t, e.path, joinLines(numbered("new", 2)))
 		r.waitTokens(t, concat(pre, []string{"old-1", "@rotated"}, numbered("new", 2))...)
 	}},
+	{"deleted and released", func(t *testing.T, e *caseEnv) {
+		pre := numbered("pre", 2)
+		writeFile(t, e.path, joinLines(pre))
+		start, err := StartOf(e.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := e.options()
+		opts.Start = &start
+		opts.releaseDeletedAfter = time.Nanosecond
+		r := startFollow(t, opts)
+		r.waitTokens(t, pre...)
+		appendFile(t, e.path, "old-1\nunfinished")
+		if err := os.Remove(e.path); err != nil {
+			t.Fatal(err)
+		}
+		r.waitLog(t, "deleted file released")
+		writeFile(t, e.path, joinLines(numbered("new", 2)))
+		r.waitTokens(t, concat(pre, []string{"old-1", "unfinished", "@rotated"}, numbered("new", 2))...)
+	}},
 	{"missing at start", func(t *testing.T, e *caseEnv) {
 		r := startFollow(t, e.options())
 		r.waitLog(t, "file not found")
@@ -141,6 +163,82 @@ var fileCases = []struct {
 			t.Fatal(err)
 		}
 		r.waitTokens(t, numbered("line", 3)...)
+	}},
+	{"permission denied at start", func(t *testing.T, e *caseEnv) {
+		pre := numbered("pre", 3)
+		writeFile(t, e.path, joinLines(pre))
+		// Mode 0 denies every user but root, and the follower runs as user nobody.
+		if err := os.Chmod(e.path, 0); err != nil {
+			t.Fatal(err)
+		}
+		start, err := StartOf(e.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		makeReachable(t, filepath.Dir(e.path))
+		opts := e.options()
+		opts.Start = &start
+		r := startChildFollow(t, opts)
+		r.waitLog(t, "permission denied")
+		appendFile(t, e.path, "line-1\n")
+		if err := os.Chmod(e.path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r.waitTokens(t, concat(pre, []string{"line-1"})...)
+		appendFile(t, e.path, "line-2\n")
+		r.waitTokens(t, concat(pre, numbered("line", 2))...)
+	}},
+	{"new file unreadable after rotation", func(t *testing.T, e *caseEnv) {
+		pre := numbered("pre", 2)
+		writeFile(t, e.path, joinLines(pre))
+		start, err := StartOf(e.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		makeReachable(t, filepath.Dir(e.path))
+		opts := e.options()
+		opts.Start = &start
+		r := startChildFollow(t, opts)
+		r.waitTokens(t, pre...)
+
+		writer, err := os.OpenFile(e.path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer writer.Close()
+		if err := os.Rename(e.path, e.path+".1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(e.path, []byte("new-1\n"), 0); err != nil {
+			t.Fatal(err)
+		}
+		r.waitLog(t, "permission denied")
+		// The old file is still followed while the new one cannot be opened.
+		if _, err := writer.WriteString("old-1\n"); err != nil {
+			t.Fatal(err)
+		}
+		r.waitTokens(t, concat(pre, []string{"old-1"})...)
+		if err := os.Chmod(e.path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r.waitTokens(t, concat(pre, []string{"old-1", "@rotated", "new-1"})...)
+	}},
+	{"directory missing at start", func(t *testing.T, e *caseEnv) {
+		path := filepath.Join(filepath.Dir(e.path), "later", "app.log")
+		opts := e.options()
+		opts.Path = path
+		// inotify cannot watch a directory that does not exist, so the
+		// periodic check finds it in both modes.
+		opts.PollInterval = 20 * time.Millisecond
+		r := startFollow(t, opts)
+		r.waitLog(t, "file not found")
+		if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		appendFile(t, path, "line-1\n")
+		r.waitTokens(t, "line-1")
+		appendFile(t, path, "line-2\n")
+		r.waitTokens(t, numbered("line", 2)...)
 	}},
 	{"burst of small writes", func(t *testing.T, e *caseEnv) {
 		r, pre := e.startAtBeginning(t)

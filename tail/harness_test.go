@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// waitTimeout bounds every wait for the follower; passing runs take
+// waitTimeout bounds every wait for the follower, where passing runs take
 // milliseconds.
 const waitTimeout = 10 * time.Second
 
@@ -113,6 +113,7 @@ func startFollow(t *testing.T, opts Options) *run {
 	r := &run{}
 	opts.Logger = slog.New(slog.NewTextHandler(&r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts.afterRead = r.readOff.set
+
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -121,6 +122,7 @@ func startFollow(t *testing.T, opts Options) *run {
 			return nil
 		})
 	}()
+
 	var once sync.Once
 	var result error
 	r.stop = func() error {
@@ -270,6 +272,10 @@ func concat(lists ...[]string) []string {
 	return out
 }
 
-func logPath(t *testing.T) string {
+func logPath(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "app.log")
+}
+
+func writeFileBytes(path string, content []byte) error {
+	return os.WriteFile(path, content, 0o644)
 }

@@ -47,7 +47,7 @@ func (p *problemLog) warn(key, msg string, args ...any) {
 	p.logger.Warn(msg, args...)
 }
 
-// resolved forgets the problem key, so that the next occurrence is logged at
+// resolved clears the problem key, so that the next occurrence is logged at
 // once.
 func (p *problemLog) resolved(key string) {
 	delete(p.problems, key)

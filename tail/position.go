@@ -3,12 +3,16 @@ package tail
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // fingerprintMaxBytes is how much of a file's beginning its fingerprint
@@ -20,12 +24,18 @@ const fingerprintMaxBytes = 1024
 // stored beside each batch, and passing it back as Options.Start resumes
 // reading at exactly that byte.
 //
-// A file is the same file when Dev and Inode match and its first
-// FingerprintLen bytes still hash to Fingerprint. The fingerprint tells a
-// reused inode number or a truncated and rewritten file from the original.
+// A file is the same file when Dev and Inode match, Birth matches where the
+// file system reports it, and the file's first FingerprintLen bytes still
+// hash to Fingerprint. Birth distinguishes a new file that reuses a deleted
+// file's inode number from the original. The fingerprint detects a file
+// truncated and rewritten in place, and a reused inode where Birth is 0.
 type Position struct {
 	Dev   uint64 `json:"dev"`
 	Inode uint64 `json:"ino"`
+	// Birth is the file's creation time in nanoseconds since the Unix
+	// epoch (statx STATX_BTIME, Linux 4.11 and later), or 0 where the file
+	// system does not report it. ext4 reports it.
+	Birth int64 `json:"birth,omitempty"`
 	// Fingerprint is the hex SHA-256 (first 16 bytes) of the file's first
 	// FingerprintLen bytes.
 	Fingerprint string `json:"fp"`
@@ -83,8 +93,12 @@ func readHeader(f *os.File, buf []byte) ([]byte, error) {
 type trackedFile struct {
 	f       *os.File
 	id      fileID
+	birth   int64 // creation time in ns since the epoch, 0 when unknown
 	fp      fingerprint
-	readOff int64 // next byte to read; bytes before it went to the splitter
+	readOff int64 // next byte to read, all bytes before it went to the splitter
+	// lastGrowth is when a read last returned bytes, or when the file was
+	// opened.
+	lastGrowth time.Time
 }
 
 // openTracked opens path for reading and fingerprints it.
@@ -107,7 +121,37 @@ func openTracked(path string) (*trackedFile, error) {
 		f.Close()
 		return nil, fmt.Errorf("tail: read header of %s: %w", path, err)
 	}
-	return &trackedFile{f: f, id: fileIDOf(info), fp: fingerprintOf(header)}, nil
+	return &trackedFile{
+		f:          f,
+		id:         fileIDOf(info),
+		birth:      birthTime(f),
+		fp:         fingerprintOf(header),
+		lastGrowth: time.Now(),
+	}, nil
+}
+
+// birthTime returns the creation time of f in nanoseconds since the Unix
+// epoch, or 0 when the kernel or file system does not report one.
+func birthTime(f *os.File) int64 {
+	conn, err := f.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var stx unix.Statx_t
+	statErr := errors.New("statx not run")
+	_ = conn.Control(func(fd uintptr) {
+		statErr = unix.Statx(int(fd), "", unix.AT_EMPTY_PATH, unix.STATX_BTIME, &stx)
+	})
+	if statErr != nil || stx.Mask&unix.STATX_BTIME == 0 {
+		return 0
+	}
+	return stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec)
+}
+
+// sameBirth reports whether two birth times may belong to one file: they
+// are equal, or one of them is unknown.
+func sameBirth(a, b int64) bool {
+	return a == 0 || b == 0 || a == b
 }
 
 func (t *trackedFile) close() {
@@ -118,6 +162,7 @@ func (t *trackedFile) position(off int64) Position {
 	return Position{
 		Dev:            t.id.dev,
 		Inode:          t.id.ino,
+		Birth:          t.birth,
 		Fingerprint:    t.fp.sum,
 		FingerprintLen: t.fp.n,
 		Offset:         off,
@@ -145,7 +190,7 @@ func (t *trackedFile) verify(buf []byte) (bool, error) {
 // matchesStart reports whether the open file is the one that start names
 // and is still at least start.Offset bytes long.
 func (t *trackedFile) matchesStart(start Position, buf []byte) (bool, error) {
-	if t.id != (fileID{dev: start.Dev, ino: start.Inode}) {
+	if t.id != (fileID{dev: start.Dev, ino: start.Inode}) || !sameBirth(t.birth, start.Birth) {
 		return false, nil
 	}
 	info, err := t.f.Stat()

@@ -2,6 +2,7 @@ package tail
 
 import (
 	"bytes"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -19,7 +20,7 @@ const CutMarker = " [tailcast: line cut]"
 // arrives.
 type splitter struct {
 	maxLine int
-	kept    []byte // first bytes of the unfinished line, at most maxLine+1
+	prefix  []byte // first bytes of the unfinished line, at most maxLine+1
 	pending int64  // all bytes of the unfinished line, kept or not
 }
 
@@ -29,7 +30,7 @@ func newSplitter(maxLine int) *splitter {
 
 // write consumes p and calls onLine for each line that p completes, with
 // end, the index in p just past the line's '\n'. An error from onLine stops
-// the split and is returned; the rest of p is then not consumed.
+// the split and is returned, and the rest of p is not consumed.
 func (s *splitter) write(p []byte, onLine func(line string, end int) error) error {
 	start := 0
 	for start < len(p) {
@@ -44,7 +45,7 @@ func (s *splitter) write(p []byte, onLine func(line string, end int) error) erro
 			line = s.finish(segment, int64(len(segment)))
 		} else {
 			s.keep(p[start : start+i])
-			line = s.finish(s.kept, s.pending)
+			line = s.finish(s.prefix, s.pending)
 			s.reset()
 		}
 		start += i + 1
@@ -67,37 +68,37 @@ func (s *splitter) flushUnfinished() (string, bool) {
 	if s.pending == 0 {
 		return "", false
 	}
-	line := s.finish(s.kept, s.pending)
+	line := s.finish(s.prefix, s.pending)
 	s.reset()
 	return line, true
 }
 
 func (s *splitter) reset() {
-	s.kept = s.kept[:0]
+	s.prefix = s.prefix[:0]
 	s.pending = 0
 }
 
 func (s *splitter) keep(b []byte) {
 	s.pending += int64(len(b))
-	room := s.maxLine + 1 - len(s.kept)
+	room := s.maxLine + 1 - len(s.prefix)
 	if room <= 0 {
 		return
 	}
-	s.kept = append(s.kept, b[:min(room, len(b))]...)
+	s.prefix = append(s.prefix, b[:min(room, len(b))]...)
 }
 
-// finish converts a line to a string. kept holds its first bytes and total
+// finish converts a line to a string. prefix holds its first bytes and total
 // is its full length without the '\n'. maxLine+1 bytes are kept so that a
 // line of exactly maxLine bytes followed by "\r\n" is not cut.
-func (s *splitter) finish(kept []byte, total int64) string {
-	if total == int64(len(kept)) && len(kept) > 0 && kept[len(kept)-1] == '\r' {
-		kept = kept[:len(kept)-1]
+func (s *splitter) finish(prefix []byte, total int64) string {
+	if total == int64(len(prefix)) && len(prefix) > 0 && prefix[len(prefix)-1] == '\r' {
+		prefix = prefix[:len(prefix)-1]
 		total--
 	}
 	if total <= int64(s.maxLine) {
-		return validString(kept)
+		return validString(prefix)
 	}
-	return validString(kept[:cutIndex(kept, s.maxLine)]) + CutMarker
+	return validString(prefix[:cutIndex(prefix, s.maxLine)]) + CutMarker
 }
 
 // cutIndex returns limit, or less when limit would split a multibyte UTF-8
@@ -123,15 +124,21 @@ func validString(b []byte) string {
 	if utf8.Valid(b) {
 		return string(b)
 	}
-	out := make([]byte, 0, len(b)+8)
+	var out strings.Builder
+	out.Grow(len(b) + 2*utf8.UTFMax)
 	for len(b) > 0 {
+		if b[0] < utf8.RuneSelf {
+			out.WriteByte(b[0])
+			b = b[1:]
+			continue
+		}
 		r, size := utf8.DecodeRune(b)
 		if r == utf8.RuneError && size == 1 {
-			out = utf8.AppendRune(out, utf8.RuneError)
+			out.WriteRune(utf8.RuneError)
 		} else {
-			out = append(out, b[:size]...)
+			out.Write(b[:size])
 		}
 		b = b[size:]
 	}
-	return string(out)
+	return out.String()
 }

@@ -9,7 +9,8 @@ import "os"
 // the same check every Options.PollInterval.
 type watcher interface {
 	// watchFile makes changes to the open file f wake the follower, even
-	// after f was renamed or deleted. It replaces the previous file watch.
+	// after f was renamed or deleted. It replaces the previous file watch,
+	// and f nil only removes it.
 	watchFile(f *os.File)
 	// refresh re-establishes watches lost since the last call, for example
 	// because the directory was removed and created again.

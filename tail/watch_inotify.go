@@ -3,6 +3,7 @@ package tail
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"sync"
@@ -32,13 +33,14 @@ type inotifyWatcher struct {
 	base      string
 	wake      chan<- struct{}
 	done      chan struct{}
+	log       *slog.Logger
 
 	mu     sync.Mutex
 	dirWD  int // -1 while the directory is not watched
 	fileWD int // -1 while no file is watched
 }
 
-func newInotifyWatcher(dir, base string, wake chan<- struct{}) (*inotifyWatcher, error) {
+func newInotifyWatcher(dir, base string, wake chan<- struct{}, logger *slog.Logger) (*inotifyWatcher, error) {
 	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("tail: inotify init: %w", err)
@@ -50,6 +52,7 @@ func newInotifyWatcher(dir, base string, wake chan<- struct{}) (*inotifyWatcher,
 		base:      base,
 		wake:      wake,
 		done:      make(chan struct{}),
+		log:       logger,
 		dirWD:     -1,
 		fileWD:    -1,
 	}
@@ -81,9 +84,12 @@ func (w *inotifyWatcher) watchFile(f *os.File) {
 	defer w.mu.Unlock()
 	if w.fileWD >= 0 {
 		// EINVAL means the kernel already dropped the watch because the
-		// file was deleted; nothing is left to remove.
+		// file was deleted, so nothing is left to remove.
 		_, _ = unix.InotifyRmWatch(w.inotifyFD, uint32(w.fileWD))
 		w.fileWD = -1
+	}
+	if f == nil {
+		return
 	}
 	err := errors.New("no descriptor")
 	wd := -1
@@ -112,10 +118,10 @@ func (w *inotifyWatcher) run() {
 	for {
 		n, err := w.inotify.Read(buf)
 		if err != nil {
-			if errors.Is(err, os.ErrClosed) {
-				return
+			if !errors.Is(err, os.ErrClosed) {
+				w.log.Warn("inotify read failed, relying on the periodic check",
+					"dir", w.dir, "err", err)
 			}
-			// Any other read error leaves only the periodic check.
 			return
 		}
 		if w.handle(buf[:n]) {

@@ -84,7 +84,19 @@ func (c *client) send(f *frames) {
 			c.startCloseLocked(CloseSlowClient, "client too slow: reconnect with since=ID")
 			return
 		}
-		c.enqueueLocked(frame)
+		// The broadcaster calls flush once it has queued every entry of one
+		// read, so a burst leaves in one writev instead of one per frame.
+		c.queue = append(c.queue, frame)
+		c.queued += len(frame)
+	}
+}
+
+// flush writes what send queued, unless the socket is waiting for EPOLLOUT.
+func (c *client) flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == stateOpen && len(c.queue) > 0 && !c.writeArmed {
+		c.flushLocked()
 	}
 }
 
@@ -167,15 +179,8 @@ func (c *client) flushLocked() {
 	if c.fd < 0 || c.state == stateClosed {
 		return
 	}
-	iovecs := make([][]byte, 0, maxIovecs)
 	for len(c.queue) > 0 {
-		iovecs = iovecs[:0]
-		iovecs = append(iovecs, c.queue[0][c.sent:])
-		for _, frame := range c.queue[1:min(len(c.queue), maxIovecs)] {
-			iovecs = append(iovecs, frame)
-		}
-
-		n, err := unix.Writev(c.fd, iovecs)
+		n, err := writeFrames(c.fd, c.queue, c.sent)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}

@@ -166,18 +166,27 @@ func (h *hub) closeOverdue(now time.Time) {
 	}
 }
 
-// deliver frames one entry once and queues it on every subscriber.
-func (h *hub) deliver(ch *channel, entry broker.Entry) {
-	f, err := encodeEntry(ch.name, entry)
-	if err != nil {
-		h.log.Error("skipping malformed stream entry", "channel", ch.name, "id", entry.ID, "err", err)
-		return
+// deliver frames each entry once, queues the frames on every subscriber and
+// then flushes each subscriber once.
+func (h *hub) deliver(ch *channel, entries []broker.Entry) {
+	encoded := make([]frames, 0, len(entries))
+	for _, entry := range entries {
+		f, err := encodeEntry(ch.name, entry)
+		if err != nil {
+			h.log.Error("skipping malformed stream entry", "channel", ch.name, "id", entry.ID, "err", err)
+			continue
+		}
+		encoded = append(encoded, f)
 	}
+
 	ch.mu.RLock()
+	defer ch.mu.RUnlock()
 	for _, c := range ch.clients {
-		c.send(&f)
+		for i := range encoded {
+			c.send(&encoded[i])
+		}
+		c.flush()
 	}
-	ch.mu.RUnlock()
 }
 
 // run reads every channel's stream with one blocking XREAD at a time and
@@ -204,11 +213,8 @@ func (h *hub) run(ctx context.Context) {
 		backoff.reset()
 
 		for name, entries := range res {
-			ch := h.channels[name]
-			for _, entry := range entries {
-				h.deliver(ch, entry)
-				after[name] = entry.ID
-			}
+			h.deliver(h.channels[name], entries)
+			after[name] = entries[len(entries)-1].ID
 			h.entriesRead.Add(uint64(len(entries)))
 		}
 		h.removeRetired()

@@ -93,3 +93,13 @@ func (r *Redis) Client(t testing.TB) *redis.Client {
 }
 
 func (r *Redis) String() string { return fmt.Sprintf("redis-server at %s", r.Socket) }
+
+// StartRedisAt starts redis-server on the given socket path, for a test
+// that started tailcast before Redis existed.
+func StartRedisAt(t testing.TB, socket string) *Redis {
+	t.Helper()
+	r := &Redis{t: t, bin: LookPath(t, "redis-server", "redis-server"), dir: filepath.Dir(socket), Socket: socket}
+	r.Start()
+	t.Cleanup(r.Stop)
+	return r
+}
