@@ -366,6 +366,40 @@ func TestViewerKeepsViewWhileTrimming(t *testing.T) {
 	}
 }
 
+// TestViewerBoundsPauseBuffer checks that a paused page buffers at most
+// twice its line limit and shows the newest lines on resume.
+func TestViewerBoundsPauseBuffer(t *testing.T) {
+	served := startServe(t, "1")
+	tab := startBrowser(t, 1000, 700)
+	tab.navigate(served.base + "?channel=app&max=100")
+	tab.waitFor("connection live", connectionJS+` === 'live'`, pageStateJS, 20*time.Second)
+	appendLines(t, served.app, lines("shown", 1, 10)...)
+	tab.waitForLines("shown-", lines("shown", 1, 10), 10*time.Second)
+
+	tab.do(chromedp.Click(chromedp.ID("pause")))
+	appendLines(t, served.app, lines("buffered", 1, 350)...)
+	// The buffer never holds more than twice the limit of 100, and each of
+	// the 350 lines is either buffered or counted as skipped.
+	const bufferJS = `(() => {
+		const text = document.getElementById('counts').textContent.replaceAll(',', '');
+		const number = (re) => Number((re.exec(text) || [0, 0])[1]);
+		return [number(/(\d+) new lines buffered/), number(/(\d+) lines skipped/)];
+	})()`
+	tab.waitFor("all lines buffered or skipped", bufferJS+`.reduce((a, b) => a + b) === 350`, pageStateJS, 10*time.Second)
+	if buffer := evaluate[[]int](tab, bufferJS); buffer[0] > 200 || buffer[1] == 0 {
+		t.Errorf("paused page buffers %d lines and skipped %d, expected at most 200 buffered", buffer[0], buffer[1])
+	}
+	if got := evaluate[[]string](tab, lineTextsJS); !slices.Equal(got, lines("shown", 1, 10)) {
+		t.Errorf("paused page changed to %d lines", len(got))
+	}
+
+	tab.do(chromedp.Click(chromedp.ID("pause")))
+	tab.waitForLines("buffered-", lines("buffered", 251, 100), 10*time.Second)
+	if got := evaluate[int](tab, lineTextsJS+`.length`); got != 100 {
+		t.Errorf("page keeps %d lines after resume, expected its limit of 100", got)
+	}
+}
+
 // TestViewerFitsPhoneAndThemes checks the page at phone width and in both
 // colour schemes.
 func TestViewerFitsPhoneAndThemes(t *testing.T) {
