@@ -83,17 +83,24 @@ type framesReport struct {
 
 // BenchmarkViewerAt5000LinesPerSecond streams 5,000 lines/s through
 // tailcast serve into the page, which keeps its default 10,000 lines, and
-// reports how the page's animation frames fare. One iteration is one second
-// of streaming; run it with -benchtime=10x for ten seconds.
+// reports how the page's animation frames fare: without a filter, and with a
+// filter that one line in five matches. One iteration is one second of
+// streaming; run it with -benchtime=10x for ten seconds.
 //
-// Metrics: frame-interval and frame-work percentiles (ms), long tasks per
-// second, and the lines per second that reached the page.
+// Metrics: frame-interval and frame-work percentiles (ms), frames and long
+// tasks per second, and the lines per second that reached the page.
 func BenchmarkViewerAt5000LinesPerSecond(b *testing.B) {
-	const (
-		linesPerSecond = 5000
-		tick           = 10 * time.Millisecond
-		linesPerTick   = linesPerSecond * int(tick) / int(time.Second)
-	)
+	for _, bench := range []struct{ name, query string }{
+		{"unfiltered", ""},
+		{"filtered", "&q=WARN"},
+	} {
+		b.Run(bench.name, func(b *testing.B) { benchmarkViewerAtRate(b, 5000, bench.query) })
+	}
+}
+
+func benchmarkViewerAtRate(b *testing.B, linesPerSecond int, query string) {
+	const tick = 10 * time.Millisecond
+	linesPerTick := linesPerSecond * int(tick) / int(time.Second)
 	served := startServeBinary(b, buildBinary(b))
 	tab := startBrowser(b, 1280, 800)
 	tab.do(chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
@@ -101,7 +108,7 @@ func BenchmarkViewerAt5000LinesPerSecond(b *testing.B) {
 			cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: framesProbeJS})
 		return err
 	}))
-	tab.navigate(served.base + "?channel=app")
+	tab.navigate(served.base + "?channel=app" + query)
 	tab.waitFor("connection live", connectionJS+` === 'live'`, pageStateJS, 20*time.Second)
 
 	// Fill the page to its 10,000 lines first, so that every measured frame
@@ -137,11 +144,12 @@ func BenchmarkViewerAt5000LinesPerSecond(b *testing.B) {
 	b.ReportMetric(delivered, "lines/s")
 }
 
-// newestLineNumber returns the sequence number of the newest line in the
-// page, as written by startRateWriter.
+// newestLineNumber returns the sequence number, as written by
+// startRateWriter, of the newest line that the filter shows. With a filter
+// that one line in five matches, it is up to four lines behind.
 func newestLineNumber(tab *browserTab) int {
 	tab.t.Helper()
-	last := evaluate[string](tab, lineTextsJS+`.at(-1) || ''`)
+	last := evaluate[string](tab, shownLinesJS+`.at(-1) || ''`)
 	var n int
 	if _, err := fmt.Sscanf(last, "rate-%d", &n); err != nil {
 		tab.t.Fatalf("newest line %q is not a numbered rate- line", last)
