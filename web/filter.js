@@ -26,6 +26,8 @@ function compileFilter(query, isRegExp, matchCase) {
   }
 }
 
+// NOTE: a regular expression with catastrophic backtracking blocks the page,
+// because a JavaScript RegExp has no time limit.
 function filterMatches(filter, text) {
   if (!filter.active) return true;
   filter.pattern.lastIndex = 0;

@@ -12,6 +12,8 @@ const RECONNECT_CAP_MS = 30000;
 const HEALTHY_AFTER_MS = 5000;
 // A handshake that takes longer is abandoned and retried.
 const CONNECT_TIMEOUT_MS = 10000;
+// NOTE: a connection that dies without a FIN or RST is noticed only when the
+// browser's TCP stack gives up, because page script cannot see WebSocket pings.
 
 const CLOSE_REASONS = new Map([
   [1000, 'closed by the server'],
