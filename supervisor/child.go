@@ -84,6 +84,7 @@ func RunChild(role string) error {
 			PingInterval:     cfg.Tuning.PingInterval,
 			ShutdownTimeout:  cfg.ShutdownTimeout,
 			Page:             web.Page(),
+			PagePolicy:       web.ContentSecurityPolicy(),
 			Logger:           log,
 			OnListen: func(addr net.Addr) {
 				log.Info("worker listening", "addr", addr.String())

@@ -85,7 +85,11 @@ func (w *Worker) servePlain(conn net.Conn, req *request) {
 			page = []byte("<!doctype html><title>tailcast</title><p>Channels: " +
 				strings.Join(w.hub.names, ", ") + ". Connect a WebSocket client to /ws/NAME.\n")
 		}
-		_ = writeResponse(conn, 200, "text/html; charset=utf-8", page)
+		var headers []string
+		if w.opts.PagePolicy != "" {
+			headers = append(headers, "Content-Security-Policy", w.opts.PagePolicy)
+		}
+		_ = writeResponse(conn, 200, "text/html; charset=utf-8", page, headers...)
 	default:
 		w.hub.rejected.Add(1)
 		_ = writeError(conn, 404, "not found: "+req.path+"; routes are /, /healthz, /channels and /ws/NAME")

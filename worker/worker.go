@@ -41,6 +41,8 @@ type Options struct {
 	Name string
 	// Page is served at GET /; nil serves a plain list of channels.
 	Page []byte
+	// PagePolicy, if set, is sent with Page as its Content-Security-Policy.
+	PagePolicy string
 	// Logger receives lifecycle and error logs; nil means slog.Default().
 	Logger *slog.Logger
 	// OnListen, if set, is called once the listener is bound.
