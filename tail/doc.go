@@ -48,8 +48,9 @@
 //     then the old one, still open, is read to its end, then a batch with
 //     Event EventRotated is emitted and the new file is read from byte 0,
 //     including what was written before the follower noticed it. While no
-//     file is at the path, the old file is still followed, because its
-//     writer may not have reopened yet.
+//     file is at the path, or the new file is still empty, the old file is
+//     still followed, because its writer may not have reopened yet (as with
+//     logrotate's create mode before the postrotate command runs).
 //   - Atomic replace (a temporary file renamed over the path), and delete
 //     and recreate: the same as rename rotation. The open descriptor keeps
 //     the old file readable until it is drained. A deleted file that no new
@@ -60,7 +61,10 @@
 //     offset, or, when the file was truncated and at once written past the
 //     read offset, the fingerprint no longer matches the file's first bytes.
 //     The fingerprint is checked after every read and before the bytes read
-//     are used, so no bytes of the new content are taken for old ones. A
+//     are used, so no bytes of the new content are taken for old ones.
+//     Lines written after the last read and before the truncation are read
+//     from the copy that copytruncate made, when a file in the directory
+//     whose name starts with the followed one has the old first bytes. A
 //     batch with Event EventTruncated is emitted and the file is read again
 //     from byte 0.
 //   - File missing at start: logged and checked again at each wake-up (the

@@ -204,6 +204,9 @@ type follower struct {
 	// reading begins there, so lines written while access was denied are
 	// not skipped.
 	endAtStart *sizeMark
+	// waitingForNext is set while an empty new file sits at the path and
+	// the old one is still followed.
+	waitingForNext bool
 	// announce is the event to emit before the first batch of the next file
 	// opened, when the saved file is gone.
 	announce string
@@ -475,6 +478,9 @@ func (fl *follower) readAvailable(ctx context.Context) error {
 // lines read before are emitted, the unfinished line is dropped because its
 // bytes are gone, and the file is read again from byte 0.
 func (fl *follower) truncated(ctx context.Context) error {
+	if err := fl.recoverFromCopy(ctx); err != nil {
+		return err
+	}
 	if err := fl.flush(ctx); err != nil {
 		return err
 	}
@@ -520,6 +526,20 @@ func (fl *follower) checkPath(ctx context.Context) error {
 		next.close()
 		return nil
 	}
+
+	// An empty new file usually means its writer has not reopened yet: with
+	// logrotate's create mode, lines go to the renamed file until the
+	// postrotate command makes the writer reopen. Stay on the old file until
+	// the new one receives its first byte, so those lines are not lost.
+	if nextInfo, err := next.f.Stat(); err == nil && nextInfo.Size() == 0 {
+		next.close()
+		if !fl.waitingForNext {
+			fl.waitingForNext = true
+			fl.log.Info("new file at the path is empty; following the old file until it gets data", "path", path)
+		}
+		return nil
+	}
+	fl.waitingForNext = false
 
 	// The new file is open, so the old one can be drained now: whatever
 	// its writer appended up to this moment is read before the switch.

@@ -72,6 +72,30 @@ var fileCases = []struct {
 		appendFile(t, e.path, "new-4\n")
 		r.waitTokens(t, concat(pre, numbered("old", 3), []string{"@rotated"}, numbered("new", 4))...)
 	}},
+	{"rotation with empty new file", func(t *testing.T, e *caseEnv) {
+		r, pre := e.startAtBeginning(t)
+		writer, err := os.OpenFile(e.path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer writer.Close()
+		// logrotate's create mode: rename, create an empty file, and the
+		// writer reopens only later.
+		if err := os.Rename(e.path, e.path+".1"); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, e.path, "")
+		if _, err := writer.WriteString("old-1\n"); err != nil {
+			t.Fatal(err)
+		}
+		r.waitTokens(t, concat(pre, []string{"old-1"})...)
+		if _, err := writer.WriteString("old-2\n"); err != nil {
+			t.Fatal(err)
+		}
+		r.waitTokens(t, concat(pre, numbered("old", 2))...)
+		appendFile(t, e.path, "new-1\n")
+		r.waitTokens(t, concat(pre, numbered("old", 2), []string{"@rotated"}, numbered("new", 1))...)
+	}},
 	{"copytruncate", func(t *testing.T, e *caseEnv) {
 		r, pre := e.startAtBeginning(t)
 		appendFile(t, e.path, "old-1\n")
@@ -87,6 +111,22 @@ var fileCases = []struct {
 		r.waitTokens(t, concat(pre, []string{"old-1", "@truncated"})...)
 		appendFile(t, e.path, joinLines(numbered("new", 2)))
 		r.waitTokens(t, concat(pre, []string{"old-1", "@truncated"}, numbered("new", 2))...)
+	}},
+	{"copytruncate right after writes", func(t *testing.T, e *caseEnv) {
+		r, pre := e.startAtBeginning(t)
+		// Copy and truncate right after the writes, usually before the
+		// follower reads them: the lines must come from the copy.
+		appendFile(t, e.path, joinLines(numbered("old", 3)))
+		content, err := os.ReadFile(e.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, e.path+".1", string(content))
+		if err := os.Truncate(e.path, 0); err != nil {
+			t.Fatal(err)
+		}
+		appendFile(t, e.path, joinLines(numbered("new", 2)))
+		r.waitTokens(t, concat(pre, numbered("old", 3), []string{"@truncated"}, numbered("new", 2))...)
 	}},
 	{"truncate and append at once", func(t *testing.T, e *caseEnv) {
 		r, pre := e.startAtBeginning(t)

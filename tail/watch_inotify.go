@@ -14,9 +14,11 @@ import (
 
 // dirEvents are the directory events that can mean a different file now
 // sits at the followed name, or that the file became readable (IN_ATTRIB
-// after a chmod). Writes are watched on the file itself.
+// after a chmod). IN_MODIFY reports the first write to a new, still empty
+// file at the name, which the follower waits for after a rotation; writes
+// to the open file are watched on the file itself.
 const dirEvents = unix.IN_CREATE | unix.IN_DELETE | unix.IN_MOVED_FROM | unix.IN_MOVED_TO |
-	unix.IN_ATTRIB | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_ONLYDIR
+	unix.IN_MODIFY | unix.IN_ATTRIB | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_ONLYDIR
 
 // fileEvents are the events of the open file: IN_MODIFY for writes and
 // truncation, IN_ATTRIB for a change of permissions or link count.
