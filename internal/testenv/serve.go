@@ -125,11 +125,22 @@ func LogMessage(text string) func(map[string]any) bool {
 
 // WorkerPids returns the pids of the worker processes running now, from the
 // supervisor's "child started" and "child exited" entries.
-func (s *Serve) WorkerPids() []int {
+func (s *Serve) WorkerPids() []int { return s.childPids("worker") }
+
+// TailPid returns the pid of the running tail process, or 0.
+func (s *Serve) TailPid() int {
+	pids := s.childPids("tail")
+	if len(pids) == 0 {
+		return 0
+	}
+	return pids[len(pids)-1]
+}
+
+func (s *Serve) childPids(role string) []int {
 	alive := map[int]bool{}
 	var order []int
 	for _, entry := range s.Logs() {
-		if entry["role"] != "worker" {
+		if entry["role"] != role || entry["index"] == nil {
 			continue
 		}
 		pid := int(number(entry["pid"]))

@@ -1,0 +1,251 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"tailcast/internal/testenv"
+)
+
+// rotatingWriter appends numbered lines every interval and cooperates with
+// logrotate the way a well-behaved daemon does: it reopens the path when
+// postrotate asks (create mode), and holds its writes while prerotate asks
+// (copytruncate mode), so that logrotate's own copy-then-truncate window
+// cannot swallow a line.
+type rotatingWriter struct {
+	path, dir string
+
+	mu      sync.Mutex
+	written int
+	done    chan struct{}
+}
+
+func startRotatingWriter(t *testing.T, path string, count int, interval time.Duration) *rotatingWriter {
+	t.Helper()
+	w := &rotatingWriter{path: path, dir: filepath.Dir(path), done: make(chan struct{})}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(w.done)
+		defer func() { f.Close() }()
+		for i := 1; i <= count; i++ {
+			if exists(filepath.Join(w.dir, "reopen")) {
+				f.Close()
+				f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				os.Remove(filepath.Join(w.dir, "reopen"))
+			}
+			if exists(filepath.Join(w.dir, "pause")) {
+				_ = os.WriteFile(filepath.Join(w.dir, "ack"), nil, 0o644)
+				for deadline := time.Now().Add(30 * time.Second); exists(filepath.Join(w.dir, "pause")) && time.Now().Before(deadline); {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			fmt.Fprintf(f, "%s\n", testenv.NumberedLine("line", i))
+			w.mu.Lock()
+			w.written = i
+			w.mu.Unlock()
+			time.Sleep(interval) // the writer's pace, not a wait for a condition
+		}
+	}()
+	return w
+}
+
+func (w *rotatingWriter) Written() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.written
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// TestLogrotateKeepsEveryLine forces Debian's logrotate five times, in
+// create mode and in copytruncate mode, while a writer appends numbered
+// lines; every line must reach every client once and in order.
+func TestLogrotateKeepsEveryLine(t *testing.T) {
+	logrotate := testenv.LookPath(t, "logrotate", "logrotate")
+	for _, mode := range []string{"create", "copytruncate"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			logPath := filepath.Join(dir, "app.log")
+			appendLine(t, logPath, "before start")
+
+			var scripts string
+			if mode == "create" {
+				scripts = fmt.Sprintf("    postrotate\n        touch %s/reopen\n    endscript\n", dir)
+			} else {
+				scripts = fmt.Sprintf(`    prerotate
+        touch %[1]s/pause
+        for i in $(seq 3000); do [ -e %[1]s/ack ] && break; sleep 0.01; done
+    endscript
+    postrotate
+        rm -f %[1]s/pause %[1]s/ack
+    endscript
+`, dir)
+			}
+			conf := fmt.Sprintf("%s {\n    %s\n    rotate 10\n    missingok\n    nocompress\n%s}\n", logPath, mode, scripts)
+			confPath := filepath.Join(dir, "logrotate.conf")
+			if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+
+			serve := testenv.StartServe(t, "--workers", "2", "--file", "app="+logPath)
+			clients := dialSpread(t, "ws://"+serve.Addr+"/ws/app", 4, 2)
+			waitWarm(t, clients, func(marker string) { appendLine(t, logPath, marker) })
+
+			const count, rotations = 1000, 5
+			writer := startRotatingWriter(t, logPath, count, 2*time.Millisecond)
+			for r := 1; r <= rotations; r++ {
+				target := r * count / (rotations + 1)
+				testenv.Eventually(t, 60*time.Second, func() bool { return writer.Written() >= target }, "writer stalled at %d", writer.Written())
+				cmd := exec.Command(logrotate, "-f", "-s", filepath.Join(dir, "state"), confPath)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("logrotate: %v\n%s", err, out)
+				}
+			}
+			<-writer.done
+
+			want := testenv.NumberedLines("line", count)
+			wantEvent := map[string]string{"create": "rotated", "copytruncate": "truncated"}[mode]
+			for i, c := range clients {
+				testenv.Eventually(t, 60*time.Second, func() bool {
+					return len(filterPrefix(c.Lines(), "line-")) >= count
+				}, "client %d got %d of %d lines", i, len(filterPrefix(c.Lines(), "line-")), count)
+				if got := filterPrefix(c.Lines(), "line-"); !slices.Equal(got, want) {
+					t.Errorf("client %d: first difference at %s", i, firstDifference(got, want))
+				}
+				events := 0
+				for _, b := range c.Batches() {
+					if b.Event == wantEvent {
+						events++
+					}
+				}
+				if events != rotations {
+					t.Errorf("client %d saw %d %s events, want %d", i, events, wantEvent, rotations)
+				}
+			}
+		})
+	}
+}
+
+// TestTailKillMidBurstRepeatsNothing kills the tail process with SIGKILL
+// three times while a burst of numbered lines is written; after each
+// restart it resumes from the position stored with the last batch.
+func TestTailKillMidBurstRepeatsNothing(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "app.log")
+	appendLine(t, logPath, "before start")
+	redis := testenv.StartRedis(t)
+	serve := testenv.StartServe(t, "--workers", "2", "--redis", redis.URL(), "--file", "app="+logPath)
+	clients := dialSpread(t, "ws://"+serve.Addr+"/ws/app", 4, 2)
+	waitWarm(t, clients, func(marker string) { appendLine(t, logPath, marker) })
+
+	const count, kills = 6000, 3
+	writer := testenv.StartWriter(t, logPath, "line", count, 200*time.Microsecond)
+	killed := map[int]bool{}
+	for k := 1; k <= kills; k++ {
+		target := k * count / (kills + 1)
+		testenv.Eventually(t, 60*time.Second, func() bool { return writer.Written() >= target }, "writer stalled")
+		var pid int
+		testenv.Eventually(t, 30*time.Second, func() bool {
+			pid = serve.TailPid()
+			return pid != 0 && !killed[pid]
+		}, "no restarted tail process after %d kills", k-1)
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill tail %d: %v", pid, err)
+		}
+		killed[pid] = true
+	}
+	writer.Wait()
+
+	want := testenv.NumberedLines("line", count)
+	for i, c := range clients {
+		testenv.Eventually(t, 60*time.Second, func() bool {
+			return len(filterPrefix(c.Lines(), "line-")) >= count
+		}, "client %d got %d of %d lines", i, len(filterPrefix(c.Lines(), "line-")), count)
+		if got := filterPrefix(c.Lines(), "line-"); !slices.Equal(got, want) {
+			t.Errorf("client %d: first difference at %s", i, firstDifference(got, want))
+		}
+	}
+	restarts := 0
+	for _, e := range serve.Logs() {
+		if e["msg"] == "child exited; restarting" && e["role"] == "tail" {
+			restarts++
+		}
+	}
+	if restarts != kills {
+		t.Errorf("supervisor restarted the tail process %d times, want %d", restarts, kills)
+	}
+}
+
+// TestTailAloneFeedsNoTailServe runs the follower as `tailcast tail` and the
+// workers as `tailcast serve --no-tail`, sharing one redis-server, as a log
+// host and a serving host would.
+func TestTailAloneFeedsNoTailServe(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "app.log")
+	appendLine(t, logPath, "before start")
+	redis := testenv.StartRedis(t)
+	serve := testenv.StartServe(t, "--workers", "2", "--no-tail", "--redis", redis.URL(), "--file", "app="+logPath)
+	if serve.TailPid() != 0 {
+		t.Fatalf("serve --no-tail started a tail process (pid %d)", serve.TailPid())
+	}
+
+	tail := exec.Command(testenv.Binary(t), "tail", "--redis", redis.URL(), "--file", "app="+logPath)
+	tailOut := &lockedBuffer{}
+	tail.Stdout, tail.Stderr = tailOut, tailOut
+	if err := tail.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = tail.Process.Signal(syscall.SIGTERM)
+		_ = tail.Wait()
+		if t.Failed() {
+			t.Logf("tailcast tail output:\n%s", tailOut.String())
+		}
+	})
+
+	clients := dialSpread(t, "ws://"+serve.Addr+"/ws/app", 4, 2)
+	waitWarm(t, clients, func(marker string) { appendLine(t, logPath, marker) })
+	for i := 1; i <= 50; i++ {
+		appendLine(t, logPath, testenv.NumberedLine("line", i))
+	}
+	for i, c := range clients {
+		testenv.Eventually(t, 30*time.Second, func() bool { return len(filterPrefix(c.Lines(), "line-")) >= 50 },
+			"client %d got %d of 50 lines", i, len(filterPrefix(c.Lines(), "line-")))
+		if got := filterPrefix(c.Lines(), "line-"); !slices.Equal(got, testenv.NumberedLines("line", 50)) {
+			t.Errorf("client %d: %s", i, firstDifference(got, testenv.NumberedLines("line", 50)))
+		}
+	}
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
+}
