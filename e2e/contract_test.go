@@ -66,7 +66,7 @@ func TestBacklogSinceAndGap(t *testing.T) {
 		t.Errorf("resumed client has %d lines, want 21: %q", n, resumed.Lines())
 	}
 
-	// Trim history past that ID: the next resume must say so.
+	// Trim history past that ID: the next resume must report a gap.
 	client := redis.Client(t)
 	if err := client.XTrimMaxLen(context.Background(), broker.StreamKey("app"), 1).Err(); err != nil {
 		t.Fatal(err)

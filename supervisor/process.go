@@ -67,7 +67,6 @@ func (s *slot) run() {
 			s.mu.Lock()
 			s.cmd, s.ready = nil, false
 			s.mu.Unlock()
-			s.sup.childExited()
 			if s.sup.isStopping() {
 				s.log.Info("child exited", "role", s.role, "index", s.index, "pid", cmd.Process.Pid, "status", describeExit(state))
 				return

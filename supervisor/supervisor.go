@@ -221,8 +221,6 @@ func (s *Supervisor) childReady() {
 	})
 }
 
-func (s *Supervisor) childExited() {}
-
 // childConfig builds the configuration handed to one child.
 func (s *Supervisor) childConfig(role string, index int) ChildConfig {
 	// Leave the supervisor a margin to reap children inside its own

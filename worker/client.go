@@ -276,7 +276,7 @@ func (c *client) handleEvents(events uint32, buf []byte) {
 	}
 }
 
-// readLocked drains the socket and answers control frames: ping with pong,
+// readLocked drains the socket and replies to control frames: ping with pong,
 // close with close (RFC 6455 section 5.5).
 func (c *client) readLocked(buf []byte) {
 	for c.state != stateClosed {

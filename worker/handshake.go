@@ -34,7 +34,7 @@ type streamParams struct {
 	since   string // empty: no resume
 }
 
-// serveConn answers one accepted connection: plain HTTP routes get a
+// serveConn serves one accepted connection: plain HTTP routes get a
 // response and a close; /ws/NAME is upgraded and handed to the poller.
 func (w *Worker) serveConn(conn net.Conn) {
 	_ = conn.SetDeadline(time.Now().Add(w.opts.HandshakeTimeout))
@@ -96,7 +96,7 @@ func (w *Worker) servePlain(conn net.Conn, req *request) {
 	}
 }
 
-// reject answers a request that cannot be served and counts it.
+// reject responds to a request that cannot be served and counts it.
 func (w *Worker) reject(conn net.Conn, req *request, err error) {
 	w.hub.rejected.Add(1)
 	status := 400

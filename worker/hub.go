@@ -46,7 +46,7 @@ func (ch *channel) unsubscribe(c *client) {
 type Stats struct {
 	Connections  int64 // open WebSocket connections
 	Upgrades     uint64
-	Rejected     uint64 // handshakes answered with an HTTP error
+	Rejected     uint64 // handshakes rejected with an HTTP error status
 	SlowClosed   uint64 // clients closed with CloseSlowClient
 	FramesSent   uint64
 	BytesSent    uint64
@@ -221,7 +221,7 @@ func (h *hub) run(ctx context.Context) {
 	}
 }
 
-// startIDs returns every channel's newest ID, retrying until Redis answers,
+// startIDs returns every channel's newest ID, retrying until Redis responds,
 // so live delivery starts with what comes next.
 func (h *hub) startIDs(ctx context.Context) map[string]string {
 	after := make(map[string]string, len(h.names))

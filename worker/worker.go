@@ -1,8 +1,8 @@
 // Package worker serves WebSocket clients on a port shared with the other
-// workers through SO_REUSEPORT: it upgrades connections with gobwas/ws on the
-// raw connection, reads the channels' streams from the broker with one
-// blocking read, and fans each batch out, encoded once, to per-client queues
-// bounded in bytes.
+// workers through SO_REUSEPORT. It upgrades connections with gobwas/ws on
+// the raw connection and reads the channels' streams from the broker with
+// one blocking read. Each batch is encoded once and queued for every client,
+// in queues bounded in bytes.
 package worker
 
 import (
