@@ -189,13 +189,7 @@ func TestRedisUnreachableAtStart(t *testing.T) {
 
 	redis := testenv.StartRedisAt(t, socket)
 	_ = redis
-	serve.WaitLog(60*time.Second, func(e map[string]any) bool { return e["msg"] == "ready" })
-	var addr string
-	for _, e := range serve.Logs() {
-		if e["msg"] == "ready" {
-			addr, _ = e["listen"].(string)
-		}
-	}
+	addr := serve.WaitReady(60 * time.Second)
 	c := testenv.Dial(t, "ws://"+addr+"/ws/app")
 	waitWarm(t, []*testenv.Client{c}, func(marker string) { appendLine(t, logPath, marker) })
 }
@@ -227,13 +221,7 @@ func TestUnreadableFileIsRetried(t *testing.T) {
 		text, _ := json.Marshal(e)
 		return strings.Contains(string(text), "permission denied")
 	})
-	serve.WaitLog(60*time.Second, func(e map[string]any) bool { return e["msg"] == "ready" })
-	var addr string
-	for _, e := range serve.Logs() {
-		if e["msg"] == "ready" {
-			addr, _ = e["listen"].(string)
-		}
-	}
+	addr := serve.WaitReady(60 * time.Second)
 
 	openClient := testenv.Dial(t, "ws://"+addr+"/ws/open")
 	waitWarm(t, []*testenv.Client{openClient}, func(marker string) { appendLine(t, open, marker) })

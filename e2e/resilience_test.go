@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +24,18 @@ func filterPrefix(lines []string, prefix string) []string {
 		}
 	}
 	return out
+}
+
+// requireNumbered waits until lines returns count numbered lines
+// ("line-000001" on) and checks that they are exactly 1 to count, in order.
+func requireNumbered(t *testing.T, who string, count int, lines func() []string) {
+	t.Helper()
+	testenv.Eventually(t, 60*time.Second, func() bool {
+		return len(filterPrefix(lines(), "line-")) >= count
+	}, "%s got %d of %d lines", who, len(filterPrefix(lines(), "line-")), count)
+	if got, want := filterPrefix(lines(), "line-"), testenv.NumberedLines("line", count); !slices.Equal(got, want) {
+		t.Errorf("%s: first difference at %s", who, firstDifference(got, want))
+	}
 }
 
 func appendLine(t *testing.T, path, line string) {
@@ -55,14 +68,8 @@ func TestRedisRestartLosesNothing(t *testing.T) {
 	redis.Start()
 	writer.Wait()
 
-	want := testenv.NumberedLines("line", count)
 	for i, c := range clients {
-		testenv.Eventually(t, 60*time.Second, func() bool {
-			return len(filterPrefix(c.Lines(), "line-")) >= count
-		}, "client %d got %d of %d lines", i, len(filterPrefix(c.Lines(), "line-")), count)
-		if got := filterPrefix(c.Lines(), "line-"); !slices.Equal(got, want) {
-			t.Errorf("client %d (worker %s): first difference at %s", i, c.Worker, firstDifference(got, want))
-		}
+		requireNumbered(t, fmt.Sprintf("client %d (worker %s)", i, c.Worker), count, c.Lines)
 	}
 	if !serve.HasLog(testenv.LogMessage("retrying")) {
 		t.Errorf("no process logged a retry while redis-server was down")
@@ -117,15 +124,9 @@ func TestWorkerKillResumesWithSince(t *testing.T) {
 		return len(serve.WorkerPids()) == 4 && !slices.Contains(serve.WorkerPids(), victimPid)
 	}, "supervisor did not restart worker %d: running %v", victimPid, serve.WorkerPids())
 
-	want := testenv.NumberedLines("line", count)
 	reconnected := 0
 	for i, r := range resuming {
-		testenv.Eventually(t, 60*time.Second, func() bool {
-			return len(filterPrefix(r.Lines(), "line-")) >= count
-		}, "client %d got %d of %d lines", i, len(filterPrefix(r.Lines(), "line-")), count)
-		if got := filterPrefix(r.Lines(), "line-"); !slices.Equal(got, want) {
-			t.Errorf("client %d (workers %v): first difference at %s", i, r.Workers(), firstDifference(got, want))
-		}
+		requireNumbered(t, fmt.Sprintf("client %d (workers %v)", i, r.Workers()), count, r.Lines)
 		if r.Dials() > 1 {
 			reconnected++
 		}

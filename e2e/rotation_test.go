@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -120,15 +119,9 @@ func TestLogrotateKeepsEveryLine(t *testing.T) {
 			}
 			<-writer.done
 
-			want := testenv.NumberedLines("line", count)
 			wantEvent := map[string]string{"create": "rotated", "copytruncate": "truncated"}[mode]
 			for i, c := range clients {
-				testenv.Eventually(t, 60*time.Second, func() bool {
-					return len(filterPrefix(c.Lines(), "line-")) >= count
-				}, "client %d got %d of %d lines", i, len(filterPrefix(c.Lines(), "line-")), count)
-				if got := filterPrefix(c.Lines(), "line-"); !slices.Equal(got, want) {
-					t.Errorf("client %d: first difference at %s", i, firstDifference(got, want))
-				}
+				requireNumbered(t, fmt.Sprintf("client %d", i), count, c.Lines)
 				events := 0
 				for _, b := range c.Batches() {
 					if b.Event == wantEvent {
@@ -172,14 +165,8 @@ func TestTailKillMidBurstRepeatsNothing(t *testing.T) {
 	}
 	writer.Wait()
 
-	want := testenv.NumberedLines("line", count)
 	for i, c := range clients {
-		testenv.Eventually(t, 60*time.Second, func() bool {
-			return len(filterPrefix(c.Lines(), "line-")) >= count
-		}, "client %d got %d of %d lines", i, len(filterPrefix(c.Lines(), "line-")), count)
-		if got := filterPrefix(c.Lines(), "line-"); !slices.Equal(got, want) {
-			t.Errorf("client %d: first difference at %s", i, firstDifference(got, want))
-		}
+		requireNumbered(t, fmt.Sprintf("client %d", i), count, c.Lines)
 	}
 	restarts := 0
 	for _, e := range serve.Logs() {
@@ -224,11 +211,7 @@ func TestTailAloneFeedsNoTailServe(t *testing.T) {
 		appendLine(t, logPath, testenv.NumberedLine("line", i))
 	}
 	for i, c := range clients {
-		testenv.Eventually(t, 30*time.Second, func() bool { return len(filterPrefix(c.Lines(), "line-")) >= 50 },
-			"client %d got %d of 50 lines", i, len(filterPrefix(c.Lines(), "line-")))
-		if got := filterPrefix(c.Lines(), "line-"); !slices.Equal(got, testenv.NumberedLines("line", 50)) {
-			t.Errorf("client %d: %s", i, firstDifference(got, testenv.NumberedLines("line", 50)))
-		}
+		requireNumbered(t, fmt.Sprintf("client %d", i), 50, c.Lines)
 	}
 }
 

@@ -30,15 +30,23 @@ type Serve struct {
 func StartServe(t testing.TB, args ...string) *Serve {
 	t.Helper()
 	s := startServe(t, exec.Command(Binary(t), append([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)...))
-	s.WaitLog(60*time.Second, func(entry map[string]any) bool { return entry["msg"] == "ready" })
+	s.WaitReady(60 * time.Second)
+	return s
+}
+
+// WaitReady waits until the supervisor logs "ready", sets Addr to the
+// address it listens on, and returns it.
+func (s *Serve) WaitReady(timeout time.Duration) string {
+	s.t.Helper()
+	s.WaitLog(timeout, func(entry map[string]any) bool { return entry["msg"] == "ready" })
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, entry := range s.logs {
 		if entry["msg"] == "ready" {
 			s.Addr, _ = entry["listen"].(string)
 		}
 	}
-	s.mu.Unlock()
-	return s
+	return s.Addr
 }
 
 // StartServeCmd runs cmd, a prepared `tailcast serve`, without waiting for
