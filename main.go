@@ -103,7 +103,7 @@ func tailFlags(fs *flag.FlagSet, tuning *supervisor.Tuning) {
 	fs.DurationVar(&tuning.PollInterval, "poll-interval", 0, "stat period when polling, and of the safety-net stat under inotify (0: the follower's default)")
 	fs.IntVar(&tuning.MaxLineBytes, "max-line-bytes", 0, "longest line in bytes; a longer line is cut there and marked (0: 65536)")
 	fs.IntVar(&tuning.MaxBatchBytes, "batch-bytes", 0, "largest batch of lines in bytes (0: the follower's default)")
-	fs.DurationVar(&tuning.MaxBatchDelay, "batch-delay", 0, "longest time a line waits for others to join its batch (0: the follower's default)")
+	fs.DurationVar(&tuning.MaxBatchDelay, "batch-delay", 0, "least time between two batches of lines, so the longest a line waits for others to join it; after a quiet spell a line leaves at once (0: 5ms)")
 }
 
 func logFlags(fs *flag.FlagSet, settings *supervisor.LogSettings) {

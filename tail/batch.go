@@ -9,7 +9,6 @@ import (
 type batch struct {
 	lines     []string
 	bytes     int
-	firstRead time.Time // when the first line was read
 	end       int64     // offset just past the last line
 }
 
@@ -26,9 +25,6 @@ func (fl *follower) addLine(ctx context.Context, line string, end int64) error {
 			return err
 		}
 	}
-	if !b.pending() {
-		b.firstRead = time.Now()
-	}
 	b.lines = append(b.lines, line)
 	b.bytes += len(line)
 	b.end = end
@@ -38,13 +34,15 @@ func (fl *follower) addLine(ctx context.Context, line string, end int64) error {
 	return nil
 }
 
-// flushIfDue emits the batch if its delay has ended, and otherwise returns
-// how long it may still wait.
+// flushIfDue emits the batch once MaxBatchDelay has passed since the
+// previous batch, and otherwise returns how long it may still wait. After a
+// quiet spell a line leaves at once; under a steady stream batches leave at
+// most once per delay, so no line waits longer than MaxBatchDelay.
 func (fl *follower) flushIfDue(ctx context.Context) (time.Duration, error) {
 	if !fl.batch.pending() {
 		return 0, nil
 	}
-	wait := fl.opts.MaxBatchDelay - time.Since(fl.batch.firstRead)
+	wait := fl.opts.MaxBatchDelay - time.Since(fl.lastEmit)
 	if wait > 0 {
 		return wait, nil
 	}
@@ -61,5 +59,6 @@ func (fl *follower) flush(ctx context.Context) error {
 	// The caller may keep out.Lines, so the next batch needs a new slice.
 	b.lines = make([]string, 0, len(b.lines))
 	b.bytes = 0
+	fl.lastEmit = time.Now()
 	return fl.emit(ctx, out)
 }

@@ -79,9 +79,10 @@ type Options struct {
 	// (default DefaultMaxBatchBytes). A single line longer than that leaves
 	// alone in its batch.
 	MaxBatchBytes int
-	// MaxBatchDelay is how long after its first line was read a batch may
-	// wait for more lines (default DefaultMaxBatchDelay). Lines already
-	// written are read at once, whatever the delay.
+	// MaxBatchDelay is the least time between two batches of lines, and so
+	// the most a line waits for others to join it (default
+	// DefaultMaxBatchDelay). After a quiet spell a line leaves at once.
+	// Lines already written are read at once, whatever the delay.
 	MaxBatchDelay time.Duration
 	// Logger receives the follower's log records (default slog.Default()).
 	Logger *slog.Logger
@@ -204,6 +205,8 @@ type follower struct {
 	// reading begins there, so lines written while access was denied are
 	// not skipped.
 	endAtStart *sizeMark
+	// lastEmit is when the previous batch of lines was emitted.
+	lastEmit time.Time
 	// waitingForNext is set while an empty new file sits at the path and
 	// the old one is still followed.
 	waitingForNext bool
