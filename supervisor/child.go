@@ -85,7 +85,10 @@ func RunChild(role string) error {
 		return err
 
 	case RoleWorker:
-		w, err := newChildWorker(cfg, b, log)
+		// The worker is ready once it accepts: a replacement that reported
+		// ready earlier would let the supervisor stop the old worker while
+		// connections wait for the new one.
+		w, err := newChildWorker(cfg, b, log, func() { status.send(statusReady) })
 		if err != nil {
 			return err
 		}
@@ -94,7 +97,6 @@ func RunChild(role string) error {
 			return childReport{Worker: &stats}
 		}
 		stopReports := status.reportEvery(statsInterval, report)
-		status.send(statusReady)
 		err = w.Run(ctx)
 		stopReports()
 		// The last report covers everything this worker did, so the
@@ -107,7 +109,7 @@ func RunChild(role string) error {
 
 // newChildWorker builds the worker on the listening socket the supervisor
 // passed on listenerFD.
-func newChildWorker(cfg ChildConfig, b *broker.Broker, log *slog.Logger) (*worker.Worker, error) {
+func newChildWorker(cfg ChildConfig, b *broker.Broker, log *slog.Logger, onServing func()) (*worker.Worker, error) {
 	inherited := os.NewFile(listenerFD, "listener")
 	if inherited == nil {
 		return nil, fmt.Errorf("supervisor: no listening socket on descriptor %d", listenerFD)
@@ -143,6 +145,7 @@ func newChildWorker(cfg ChildConfig, b *broker.Broker, log *slog.Logger) (*worke
 		OnListen: func(addr net.Addr) {
 			log.Info("worker listening", "addr", addr.String())
 		},
+		OnServing: onServing,
 	})
 	if err != nil {
 		listener.Close()

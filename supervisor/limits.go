@@ -35,8 +35,9 @@ func checkCapacity(log *slog.Logger, workers, maxConns int, fileLimit uint64) {
 	perWorker := int64(fileLimit) - fdOverhead
 	if maxConns > 0 {
 		if need := uint64(maxConns) + fdOverhead; need > fileLimit {
-			log.Warn("connection limit exceeds the open-file limit; workers will fail to accept before --max-conns",
+			log.Warn("connection limit exceeds the open-file limit",
 				"max_conns", maxConns, "open_file_limit", fileLimit, "needed", need,
+				"effect", "accept fails with EMFILE before a worker reaches --max-conns",
 				"fix", "raise LimitNOFILE (systemd) or ulimit -n, or lower --max-conns")
 		} else {
 			perWorker = int64(maxConns)

@@ -126,6 +126,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descWorkersReady, prometheus.GaugeValue, float64(ready))
 
 	counters, gauges, restarts, reloads := s.metricsSnapshot()
+	// Every slot has a restart counter from its start, zero included, so
+	// that a first restart shows as an increase.
+	for _, sl := range slots {
+		if _, ok := restarts[sl.label()]; !ok {
+			restarts[sl.label()] = 0
+		}
+	}
 	for label, n := range restarts {
 		ch <- prometheus.MustNewConstMetric(descChildRestarts, prometheus.CounterValue, float64(n), label.role, label.workerValue())
 	}

@@ -165,11 +165,11 @@ func (h *hub) deliver(ch *channel, entries []broker.Entry) {
 	}
 }
 
-// run reads every channel's stream with one blocking XREAD at a time and
-// delivers what arrives, until ctx ends. After an error it resumes from the
-// last ID it delivered, so a Redis restart neither loses nor repeats a batch.
-func (h *hub) run(ctx context.Context) {
-	after := h.startIDs(ctx)
+// run reads every channel's stream after the IDs in after (from startIDs)
+// with one blocking XREAD at a time and delivers what arrives, until ctx
+// ends. After an error it resumes from the last ID it delivered, so a Redis
+// restart neither loses nor repeats a batch.
+func (h *hub) run(ctx context.Context, after map[string]string) {
 	backoff := newBackoff(100*time.Millisecond, 5*time.Second)
 	for ctx.Err() == nil {
 		res, err := h.broker.Read(ctx, after, h.names, h.opts.ReadCount, h.opts.ReadBlock)

@@ -45,6 +45,9 @@ type Options struct {
 	Logger *slog.Logger
 	// OnListen, if set, is called once the listener is bound.
 	OnListen func(addr net.Addr)
+	// OnServing, if set, is called from Run once the worker accepts
+	// connections, which waits until the broker answers.
+	OnServing func()
 	// Listener, if set, is served instead of binding Listen; the Worker
 	// closes it when it stops. The supervisor passes each worker an
 	// inherited socket this way, so a replacement worker can accept on the
@@ -152,14 +155,26 @@ func (w *Worker) Run(ctx context.Context) error {
 	stopPoller := make(chan struct{})
 	pollErr := make(chan error, 1)
 	background.Go(func() { pollErr <- w.poller.run(stopPoller) })
-	background.Go(func() { w.hub.run(hubCtx) })
 	background.Go(func() { w.hub.housekeep(hubCtx) })
 
+	// Live delivery starts after each channel's newest ID. A client that
+	// subscribed before those IDs were read would miss the entries stored
+	// between its catch-up and that read, so accepting waits for them.
+	// Meanwhile connections wait in the listener's queue, or go to the
+	// other processes that share the socket.
+	after := w.hub.startIDs(ctx)
 	acceptDone := make(chan error, 1)
-	go func() { acceptDone <- w.acceptLoop() }()
+	acceptRunning := false
+	if ctx.Err() == nil {
+		background.Go(func() { w.hub.run(hubCtx, after) })
+		acceptRunning = true
+		go func() { acceptDone <- w.acceptLoop() }()
+		if w.opts.OnServing != nil {
+			w.opts.OnServing()
+		}
+	}
 
 	var runErr error
-	acceptRunning := true
 	select {
 	case <-ctx.Done():
 	case err := <-acceptDone:
