@@ -365,6 +365,7 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
 	const installed = "/usr/local/bin/tailcast"
 	if !strings.Contains(string(unit), "ExecStart="+installed+" serve") {
 		t.Fatalf("deploy/tailcast.service has no ExecStart=%s serve", installed)
@@ -375,12 +376,14 @@ func TestSystemdUnitVerifies(t *testing.T) {
 			t.Errorf("deploy/tailcast.service lacks %s", setting)
 		}
 	}
+
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tailcast.service")
 	templated := strings.ReplaceAll(string(unit), installed, testenv.Binary(t))
 	if err := os.WriteFile(path, []byte(templated), 0o644); err != nil {
 		t.Fatal(err)
 	}
+
 	out, err := exec.Command(analyze, "verify", path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
@@ -390,4 +393,68 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	if len(strings.TrimSpace(string(out))) > 0 {
 		t.Errorf("systemd-analyze verify reported:\n%s", out)
 	}
+}
+
+// workerPid returns the pid of the newest process started for worker index,
+// and whether it still runs.
+func workerPid(serve *testenv.Serve, index int) (int, bool) {
+	pid := 0
+	for _, entry := range serve.Logs() {
+		if entry["msg"] == "child started" && entry["role"] == "worker" && entry["index"] == float64(index) {
+			pid = int(entry["pid"].(float64))
+		}
+	}
+	return pid, pid != 0 && syscall.Kill(pid, 0) == nil
+}
+
+// TestCrashLoopReportedLoudly kills worker 0 each time it comes back until
+// its restart delay reaches the crash-loop level. The supervisor must
+// report it in the log, in /metrics and in systemd's STATUS, and new
+// connections must still be served.
+func TestCrashLoopReportedLoudly(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "app.log")
+	appendLine(t, logPath, "x")
+	notify := listenNotify(t)
+	cmd := testenv.ServeCommand(t, "--workers", "2", "--file", "app="+logPath)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.Path)
+	serve := testenv.StartServeCmd(t, cmd).WaitReady()
+
+	killed := map[int]bool{}
+	testenv.Eventually(t, 60*time.Second, func() bool {
+		if serve.HasLog(testenv.LogMessage("child keeps crashing")) {
+			return true
+		}
+		if pid, alive := workerPid(serve, 0); alive && !killed[pid] {
+			killed[pid] = true
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		return false
+	}, "no crash-loop report after killing worker 0 %d times", len(killed))
+
+	// Worker 0 now waits seconds for its restart and has given up its
+	// socket. Every connection must still be served: by worker 1, or by a
+	// worker 0 that restarted meanwhile.
+	for i := range 20 {
+		c, err := testenv.DialErr("ws://" + serve.Addr + "/ws/app")
+		if err != nil {
+			t.Fatalf("connection %d during the crash loop failed: %v", i, err)
+		}
+		index, pid, _ := strings.Cut(c.Worker, "/")
+		if number, _ := strconv.Atoi(pid); index != "1" && killed[number] {
+			t.Errorf("connection %d was served by the killed worker %s", i, c.Worker)
+		}
+		c.Close()
+	}
+
+	if value, _ := serve.Scrape(t).Value("tailcast_child_crash_looping", "role", "worker", "worker", "0"); value != 1 {
+		t.Errorf("tailcast_child_crash_looping{worker=\"0\"} = %v, want 1", value)
+	}
+	if value, _ := serve.Scrape(t).Value("tailcast_child_restarts_total", "worker", "0"); value < float64(len(killed)) {
+		t.Errorf("tailcast_child_restarts_total{worker=\"0\"} = %v, want %d", value, len(killed))
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		return notify.index(0, "STATUS=") >= 0 &&
+			strings.Contains(strings.Join(notify.Messages(), "\n"), "worker 0 keeps crashing")
+	},
+		"no STATUS= names the crash loop; messages: %q", notify.Messages())
 }

@@ -88,8 +88,9 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 	before := serve.WorkerPids()
 
 	stop := make(chan struct{})
-	// Both run longer than three reloads take on a 2-core machine with
-	// the race detector (about 15 s); the loop stops when they are done.
+	// Both are sized to outlast three reloads, which took about 15 s on a
+	// 2-core machine with the race detector. The loop also stops when the
+	// reloads are done.
 	loop := startHandshakeLoop(url, 4*time.Millisecond, 6000, stop)
 	const count = 4000
 	writer := testenv.StartWriter(t, logPath, "line", count, 4*time.Millisecond)

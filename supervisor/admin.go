@@ -69,7 +69,7 @@ func (a *adminServer) close() {
 	<-a.done
 }
 
-// serveHealth answers 200 while the supervisor runs and 503 once it stops.
+// serveHealth responds 200 while the supervisor runs and 503 once it stops.
 func (s *Supervisor) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	if s.isStopping() {
 		http.Error(w, "stopping", http.StatusServiceUnavailable)
@@ -78,9 +78,9 @@ func (s *Supervisor) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "ok")
 }
 
-// serveReady answers 200 once every child reported ready at start, while
+// serveReady responds 200 once every child reported ready at start, while
 // at least one worker accepts connections and the supervisor is not
-// stopping; the body is the status line either way.
+// stopping. The body is the status line either way.
 func (s *Supervisor) serveReady(w http.ResponseWriter, _ *http.Request) {
 	readyWorkers := 0
 	for _, sl := range s.slots() {

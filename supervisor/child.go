@@ -115,10 +115,10 @@ func newChildWorker(cfg ChildConfig, b *broker.Broker, log *slog.Logger, onServi
 		return nil, fmt.Errorf("supervisor: no listening socket on descriptor %d", listenerFD)
 	}
 	listener, err := net.FileListener(inherited)
-	// FileListener works on a duplicate. Closing the inherited descriptor
-	// now means that the socket stays open only as long as a process
-	// accepts on it, because a socket nobody accepts on keeps queueing
-	// connections that are reset when it finally closes.
+	// FileListener works on a duplicate, so the inherited descriptor is
+	// closed now. Otherwise the socket would stay open after this worker
+	// stops accepting, and connections queued on it meanwhile would be
+	// reset when it finally closes.
 	inherited.Close()
 	if err != nil {
 		return nil, fmt.Errorf("supervisor: use inherited listening socket: %w", err)

@@ -66,28 +66,28 @@ func newDesc(name, help string, labels ...string) *prometheus.Desc {
 // Metric descriptions. Worker metrics carry the worker index, tail metrics
 // the channel name.
 var (
-	descWorkers          = newDesc("tailcast_workers", "Worker processes configured, as changed by SIGTTIN and SIGTTOU.")
-	descWorkersReady     = newDesc("tailcast_workers_ready", "Worker slots whose process reported ready.")
-	descChildRestarts    = newDesc("tailcast_child_restarts_total", "Child processes restarted after an unexpected exit.", "role", "worker")
-	descChildCrashLoop   = newDesc("tailcast_child_crash_looping", "1 while a child keeps crashing and waits at least 3.2 s to restart.", "role", "worker")
-	descReloads          = newDesc("tailcast_reloads_total", "Reloads (SIGHUP) by result: ok or failed.", "result")
-	descConnections      = newDesc("tailcast_connections", "Open WebSocket connections.", "worker")
-	descQueuedBytes      = newDesc("tailcast_queued_bytes", "Bytes waiting in client queues.", "worker")
-	descUpgrades         = newDesc("tailcast_upgrades_total", "Completed WebSocket handshakes.", "worker")
-	descRejected         = newDesc("tailcast_rejected_handshakes_total", "Requests answered with an error or dropped before their head was complete, by reason.", "worker", "reason")
-	descMessagesSent     = newDesc("tailcast_messages_sent_total", "WebSocket frames written to clients.", "worker")
-	descBytesSent        = newDesc("tailcast_sent_bytes_total", "Bytes written to WebSocket clients.", "worker")
-	descSlowDisconnects  = newDesc("tailcast_slow_client_disconnects_total", "Clients closed because their queue was full (close code 4000).", "worker")
-	descBatchesRead      = newDesc("tailcast_worker_batches_read_total", "Stream entries a worker read from the broker.", "worker")
-	descWorkerBrokerErrs = newDesc("tailcast_worker_broker_errors_total", "Failed broker reads of a worker.", "worker")
-	descWorkerReconnects = newDesc("tailcast_worker_broker_reconnects_total", "Broker reads that succeeded again after errors.", "worker")
-	descTailBatches      = newDesc("tailcast_tail_batches_total", "Batches stored by the tail process, events included.", "channel")
-	descTailLines        = newDesc("tailcast_tail_lines_total", "Lines read and stored by the tail process.", "channel")
-	descTailBytes        = newDesc("tailcast_tail_bytes_total", "Bytes of the lines read and stored, each line with one newline.", "channel")
-	descTailRotations    = newDesc("tailcast_tail_rotations_total", "Files replaced at their path (rotated) as seen by the tail process.", "channel")
-	descTailTruncations  = newDesc("tailcast_tail_truncations_total", "Files truncated in place as seen by the tail process.", "channel")
-	descTailBrokerErrs   = newDesc("tailcast_tail_broker_errors_total", "Failed broker appends of the tail process.", "channel")
-	descTailReconnects   = newDesc("tailcast_tail_broker_reconnects_total", "Broker appends that succeeded after failures.", "channel")
+	descWorkers            = newDesc("tailcast_workers", "Worker processes configured, as changed by SIGTTIN and SIGTTOU.")
+	descWorkersReady       = newDesc("tailcast_workers_ready", "Worker slots whose process reported ready.")
+	descChildRestarts      = newDesc("tailcast_child_restarts_total", "Child processes restarted after an unexpected exit.", "role", "worker")
+	descChildCrashLoop     = newDesc("tailcast_child_crash_looping", "1 while a child keeps crashing and waits at least 3.2 s to restart.", "role", "worker")
+	descReloads            = newDesc("tailcast_reloads_total", "Reloads (SIGHUP) by result: ok or failed.", "result")
+	descConnections        = newDesc("tailcast_connections", "Open WebSocket connections.", "worker")
+	descQueuedBytes        = newDesc("tailcast_queued_bytes", "Bytes waiting in client queues.", "worker")
+	descUpgrades           = newDesc("tailcast_upgrades_total", "Completed WebSocket handshakes.", "worker")
+	descRejected           = newDesc("tailcast_rejected_handshakes_total", "Requests answered with an error or dropped before their head was complete, by reason.", "worker", "reason")
+	descMessagesSent       = newDesc("tailcast_messages_sent_total", "WebSocket frames written to clients.", "worker")
+	descBytesSent          = newDesc("tailcast_sent_bytes_total", "Bytes written to WebSocket clients.", "worker")
+	descSlowDisconnects    = newDesc("tailcast_slow_client_disconnects_total", "Clients closed because their queue was full (close code 4000).", "worker")
+	descBatchesRead        = newDesc("tailcast_worker_batches_read_total", "Stream entries a worker read from the broker.", "worker")
+	descWorkerBrokerErrors = newDesc("tailcast_worker_broker_errors_total", "Failed broker reads of a worker.", "worker")
+	descWorkerReconnects   = newDesc("tailcast_worker_broker_reconnects_total", "Broker reads that succeeded again after errors.", "worker")
+	descTailBatches        = newDesc("tailcast_tail_batches_total", "Batches stored by the tail process, events included.", "channel")
+	descTailLines          = newDesc("tailcast_tail_lines_total", "Lines read and stored by the tail process.", "channel")
+	descTailBytes          = newDesc("tailcast_tail_bytes_total", "Bytes of the lines read and stored, each line with one newline.", "channel")
+	descTailRotations      = newDesc("tailcast_tail_rotations_total", "Files replaced at their path (rotated) as seen by the tail process.", "channel")
+	descTailTruncations    = newDesc("tailcast_tail_truncations_total", "Files truncated in place as seen by the tail process.", "channel")
+	descTailBrokerErrors   = newDesc("tailcast_tail_broker_errors_total", "Failed broker appends of the tail process.", "channel")
+	descTailReconnects     = newDesc("tailcast_tail_broker_reconnects_total", "Broker appends that succeeded after failures.", "channel")
 )
 
 // collector exposes the supervisor's own counters and every child's last
@@ -99,9 +99,9 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descWorkers, descWorkersReady, descChildRestarts, descChildCrashLoop, descReloads,
 		descConnections, descQueuedBytes, descUpgrades, descRejected, descMessagesSent, descBytesSent,
-		descSlowDisconnects, descBatchesRead, descWorkerBrokerErrs, descWorkerReconnects,
+		descSlowDisconnects, descBatchesRead, descWorkerBrokerErrors, descWorkerReconnects,
 		descTailBatches, descTailLines, descTailBytes, descTailRotations, descTailTruncations,
-		descTailBrokerErrs, descTailReconnects,
+		descTailBrokerErrors, descTailReconnects,
 	} {
 		ch <- d
 	}
@@ -163,7 +163,7 @@ func collectWorker(ch chan<- prometheus.Metric, index string, w *worker.Stats, g
 	counter(descBytesSent, w.BytesSent)
 	counter(descSlowDisconnects, w.SlowClosed)
 	counter(descBatchesRead, w.EntriesRead)
-	counter(descWorkerBrokerErrs, w.BrokerErrors)
+	counter(descWorkerBrokerErrors, w.BrokerErrors)
 	counter(descWorkerReconnects, w.BrokerRecoveries)
 }
 
@@ -176,7 +176,7 @@ func collectTail(ch chan<- prometheus.Metric, channel string, t relay.ChannelSta
 	counter(descTailBytes, t.Bytes)
 	counter(descTailRotations, t.Rotations)
 	counter(descTailTruncations, t.Truncations)
-	counter(descTailBrokerErrs, t.BrokerErrors)
+	counter(descTailBrokerErrors, t.BrokerErrors)
 	counter(descTailReconnects, t.BrokerRecoveries)
 }
 

@@ -45,8 +45,8 @@ func (n *notifier) ready(status string) {
 	n.send(daemon.SdNotifyReady + "\nSTATUS=" + status)
 }
 
-// reloading tells systemd that a reload started; ready ends it. systemd
-// 253 and later require the monotonic timestamp with RELOADING=1.
+// reloading sends RELOADING=1 when a reload starts, and ready ends the
+// reload. systemd 253 and later require the monotonic timestamp with it.
 func (n *notifier) reloading() {
 	var now unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &now)

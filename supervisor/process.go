@@ -83,9 +83,9 @@ const (
 
 // holdSocketDelay is the longest restart delay for which a crashed worker's
 // listening socket stays open. Connections queued on it wait for the
-// restart instead of being reset, but the kernel keeps sending new ones
-// there too, so a worker that waits longer for its restart gives its
-// socket up and gets a new one when it starts.
+// restart instead of being reset. The kernel keeps sending new ones there
+// too, so a worker that waits longer gives its socket up and gets a new
+// one when it starts.
 const holdSocketDelay = time.Second
 
 // readyTimeout bounds how long a replacement child may take to report
@@ -171,8 +171,7 @@ func (s *slot) childReady(c *child) {
 	s.sup.childReady()
 }
 
-// command asks the slot's goroutine to carry out kind and waits for the
-// result. It returns errStopping when the supervisor stops first.
+// command sends kind to the slot's goroutine and waits for the result. It returns errStopping when the supervisor stops first.
 func (s *slot) command(kind commandKind) error {
 	cmd := slotCommand{kind: kind, done: make(chan error, 1)}
 	select {
@@ -239,8 +238,8 @@ func (s *slot) run() {
 	}
 }
 
-// waitRestart waits until restartAt while answering commands: a replace
-// starts the process at once, a retire ends the slot. It returns false when
+// waitRestart waits until restartAt while it handles commands: a replace
+// starts the process at once, and a retire ends the slot. It returns false when
 // the slot must end.
 func (s *slot) waitRestart(restartAt time.Time) bool {
 	wait := time.Until(restartAt)
@@ -332,7 +331,7 @@ func (s *slot) replaceTail(cur *child) (*child, error) {
 	}
 	next, err := s.start()
 	if err != nil {
-		// The slot's loop sees the exited child and restarts it.
+		// The slot's loop notices the exited child and restarts it.
 		return cur, err
 	}
 	timer := time.NewTimer(readyTimeout)

@@ -1,7 +1,7 @@
-// Package supervisor runs tailcast serve: it re-executes its own binary as
-// one tail process and N worker processes, restarts any that exit, replaces
-// them all on SIGHUP, adds and removes workers on SIGTTIN and SIGTTOU, stops
-// them all on SIGTERM or SIGINT, reports to systemd and serves metrics.
+// Package supervisor runs tailcast serve. It executes its binary as one
+// tail process and N worker processes and restarts any that exit. SIGHUP
+// replaces them all, SIGTTIN and SIGTTOU add and remove a worker, and
+// SIGTERM or SIGINT stops them. It reports to systemd and serves metrics.
 // Without a Redis URL it also serves an embedded Redis-protocol broker on
 // loopback.
 package supervisor

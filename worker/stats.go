@@ -5,8 +5,8 @@ type Stats struct {
 	Connections int64 // open WebSocket connections
 	QueuedBytes int64 // bytes waiting in client queues, live and catch-up
 	Upgrades    uint64
-	// Rejected counts requests answered with an error or dropped before
-	// they were complete, by reason (the Reject constants).
+	// Rejected counts, by reason, the requests that got an error response
+	// or were dropped before they were complete.
 	Rejected         map[string]uint64
 	SlowClosed       uint64 // clients closed with CloseSlowClient
 	FramesSent       uint64
@@ -25,7 +25,7 @@ func (s Stats) RejectedTotal() uint64 {
 	return total
 }
 
-// rejectReason is why a request was not served.
+// rejectReason is the cause of a rejected request.
 type rejectReason int
 
 const (

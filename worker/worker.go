@@ -46,7 +46,7 @@ type Options struct {
 	// OnListen, if set, is called once the listener is bound.
 	OnListen func(addr net.Addr)
 	// OnServing, if set, is called from Run once the worker accepts
-	// connections, which waits until the broker answers.
+	// connections. That waits until the broker is reachable.
 	OnServing func()
 	// Listener, if set, is served instead of binding Listen; the Worker
 	// closes it when it stops. The supervisor passes each worker an
