@@ -333,12 +333,16 @@ func (s *Supervisor) reload() {
 	s.mu.Lock()
 	s.reloading = false
 	s.reloadRuns[result]++
+	startedUp := s.ready
 	s.mu.Unlock()
 	if result == "ok" {
 		s.log.Info("reloaded", "children", len(slots), "duration", time.Since(started))
 	}
-	// READY=1 ends systemd's reloading state whatever the result.
-	s.notifier.ready(s.statusText())
+	// READY=1 ends systemd's reloading state whatever the result. Before
+	// the first start-up completed, childReady sends it instead.
+	if startedUp {
+		s.notifier.ready(s.statusText())
+	}
 }
 
 // addWorker starts one more worker on a new socket of the shared port.

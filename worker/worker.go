@@ -199,6 +199,8 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	stopHub()
 	close(stopPoller)
+	// NOTE: this waits for the hub's blocking read in flight, so a stop
+	// can take up to ReadBlock after the clients are closed.
 	background.Wait()
 	w.poller.close()
 	return runErr
