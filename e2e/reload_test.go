@@ -61,9 +61,9 @@ func (l *handshakeLoop) result() (int, []string) {
 
 // handshakeLoops is the number of loops that open connections at once.
 // A reload that closes listening sockets resets only the connections queued
-// at that instant: about one in 2,500 in a trial with one loop, none in
-// two trials of 7,800 with three. So the test also checks the sockets
-// themselves.
+// at that instant, which the loops rarely catch: in trials with sockets
+// closed on purpose, one handshake in 2,500 failed, and none in 7,800. So
+// the test also compares the listening sockets.
 const handshakeLoops = 2
 
 func waitReloaded(t *testing.T, serve *testenv.Serve, reloads int) {
@@ -73,7 +73,16 @@ func waitReloaded(t *testing.T, serve *testenv.Serve, reloads int) {
 	}, "reload %d did not finish; output:\n%s", reloads, serve.Output())
 }
 
-// TestReloadUnderLoadLosesNothing sends three SIGHUPs while lines stream
+// waitWorkerCount waits until exactly want worker processes run and
+// returns their pids.
+func waitWorkerCount(t *testing.T, serve *testenv.Serve, want int) []int {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, func() bool { return len(serve.WorkerPids()) == want },
+		"want %d workers, running %v", want, serve.WorkerPids())
+	return serve.WorkerPids()
+}
+
+// TestReloadUnderLoadLosesNothing sends five SIGHUPs while lines stream
 // and a loop keeps opening connections. Every handshake must succeed, every
 // worker process must be replaced, and clients that resume with since must
 // see every line once and in order.
@@ -103,16 +112,16 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 	}
 
 	stop := make(chan struct{})
-	// Both are sized to outlast three reloads, which took about 15 s on a
-	// 2-core machine with the race detector. The loop also stops when the
+	// The writer is sized to outlast five reloads, which took about 6 s on
+	// a 2-core machine with the race detector. The loops stop when the
 	// reloads are done.
 	var loops []*handshakeLoop
 	for range handshakeLoops {
 		loops = append(loops, startHandshakeLoop(url, 4*time.Millisecond, 6000, stop))
 	}
-	const count = 4000
-	writer := testenv.StartWriter(t, logPath, "line", count, 4*time.Millisecond)
-	const reloads = 3
+	const count = 3000
+	writer := testenv.StartWriter(t, logPath, "line", count, 3*time.Millisecond)
+	const reloads = 5
 	for i := 1; i <= reloads; i++ {
 		serve.Signal(syscall.SIGHUP)
 		waitReloaded(t, serve, i)
@@ -140,10 +149,8 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 		t.Errorf("only %d handshakes were attempted during the reloads, want 200 or more", attempts)
 	}
 
-	after := serve.WorkerPids()
-	if len(after) != 2 {
-		t.Errorf("after the reloads %d workers run (%v), want 2", len(after), after)
-	}
+	// A replaced worker finishes its exit after the reload went on.
+	after := waitWorkerCount(t, serve, 2)
 	// No listening socket may have closed: the new workers accept on the
 	// sockets the old ones used.
 	if now := testenv.ListeningSockets(t, port); !maps.Equal(now, sockets) {
@@ -211,10 +218,7 @@ func TestReloadRunsBinaryOnDisk(t *testing.T) {
 
 	serve.Signal(syscall.SIGHUP)
 	waitReloaded(t, serve, 1)
-	pids := serve.WorkerPids()
-	if len(pids) != 2 {
-		t.Fatalf("%d workers run after the reload, want 2: %v", len(pids), pids)
-	}
+	pids := waitWorkerCount(t, serve, 2)
 	for _, pid := range pids {
 		if got := inode(t, fmt.Sprintf("/proc/%d/exe", pid)); got != newInode {
 			t.Errorf("worker %d runs the binary with inode %d, want the new file's %d", pid, got, newInode)

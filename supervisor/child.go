@@ -88,7 +88,9 @@ func RunChild(role string) error {
 		// The worker is ready once it accepts: a replacement that reported
 		// ready earlier would let the supervisor stop the old worker while
 		// connections wait for the new one.
-		w, err := newChildWorker(cfg, b, log, func() { status.send(statusReady) })
+		w, err := newChildWorker(cfg, b, log,
+			func() { status.send(statusReady) },
+			func() { status.send(statusDrained) })
 		if err != nil {
 			return err
 		}
@@ -109,7 +111,7 @@ func RunChild(role string) error {
 
 // newChildWorker builds the worker on the listening socket the supervisor
 // passed on listenerFD.
-func newChildWorker(cfg ChildConfig, b *broker.Broker, log *slog.Logger, onServing func()) (*worker.Worker, error) {
+func newChildWorker(cfg ChildConfig, b *broker.Broker, log *slog.Logger, onServing, onDrained func()) (*worker.Worker, error) {
 	inherited := os.NewFile(listenerFD, "listener")
 	if inherited == nil {
 		return nil, fmt.Errorf("supervisor: no listening socket on descriptor %d", listenerFD)
@@ -146,6 +148,7 @@ func newChildWorker(cfg ChildConfig, b *broker.Broker, log *slog.Logger, onServi
 			log.Info("worker listening", "addr", addr.String())
 		},
 		OnServing: onServing,
+		OnDrained: onDrained,
 	})
 	if err != nil {
 		listener.Close()

@@ -25,8 +25,9 @@ const (
 // Messages on the status pipe. A line is statusReady, or statusStats, a
 // space and a childReport in JSON.
 const (
-	statusReady = "ready"
-	statusStats = "stats"
+	statusReady   = "ready"
+	statusDrained = "drained" // a stopping worker closed its listener and every client
+	statusStats   = "stats"
 )
 
 // statsInterval is the period of a child's counter reports, so a scrape

@@ -48,6 +48,9 @@ type Options struct {
 	// OnServing, if set, is called from Run once the worker accepts
 	// connections. That waits until the broker is reachable.
 	OnServing func()
+	// OnDrained, if set, is called from Run once the worker has stopped
+	// accepting and closed every client, before Run cleans up and returns.
+	OnDrained func()
 	// Listener, if set, is served instead of binding Listen; the Worker
 	// closes it when it stops. The supervisor passes each worker an
 	// inherited socket this way, so a replacement worker can accept on the
@@ -196,11 +199,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.abortHandshakes(deadline)
 	w.handshakes.Wait()
 	w.hub.closeAll(ws.StatusGoingAway, "server shutting down", deadline)
+	if w.opts.OnDrained != nil {
+		w.opts.OnDrained()
+	}
 
 	stopHub()
 	close(stopPoller)
-	// NOTE: this waits for the hub's blocking read in flight, so a stop
-	// can take up to ReadBlock after the clients are closed.
+	// This waits for the hub's blocking read in flight, so Run can return
+	// up to ReadBlock after OnDrained.
 	background.Wait()
 	w.poller.close()
 	return runErr
