@@ -270,8 +270,9 @@ func (s *slot) replaceTail(cur *child) (*child, error) {
 	}
 	next, err := s.start()
 	if err != nil {
-		// The slot's loop notices the exited child and restarts it.
-		return cur, err
+		// No process serves the slot now, so the slot's loop starts one
+		// with its restart backoff.
+		return nil, err
 	}
 	timer := time.NewTimer(readyTimeout)
 	defer timer.Stop()
