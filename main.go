@@ -34,7 +34,9 @@ Usage:
                                             run the follower alone, for a host that serves no clients
   tailcast bench [flags]                    load-test a server and check delivery
 
-Run "tailcast COMMAND --help" for a command's flags.
+Run "tailcast COMMAND --help" for a command's flags. Every flag of serve and
+tail can also come from the environment: --max-conns from TAILCAST_MAX_CONNS,
+and so on. A flag given on the command line wins over the environment.
 `
 
 func main() {
@@ -127,10 +129,17 @@ func runServe(args []string) int {
 	fs.IntVar(&opts.Tuning.MaxConns, "max-conns", 0, "WebSocket connections per worker; more are closed with code 1013 (0: no limit)")
 	fs.IntVar(&opts.Tuning.MaxBacklog, "max-backlog", 10000, "largest backlog=N a client may ask for, in lines")
 	fs.DurationVar(&opts.Tuning.PingInterval, "ping-interval", 30*time.Second, "period of the server's WebSocket pings")
+	fs.StringVar(&opts.Admin, "admin", "127.0.0.1:9090", "address of the HTTP endpoint for /metrics, /healthz and /readyz; \"\" or off disables it")
 	tailFlags(fs, &opts.Tuning)
 	logFlags(fs, &opts.Log)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintf(os.Stderr, "tailcast serve: %v\n", err)
+		}
 		return 2
+	}
+	if opts.Admin == "off" {
+		opts.Admin = ""
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "tailcast serve: unexpected argument %q: every setting is a flag, such as --file NAME=PATH\n", fs.Arg(0))
@@ -176,7 +185,10 @@ func runTail(args []string) int {
 	fs.Int64Var(&history, "history", broker.DefaultHistory, "batches kept per channel for backlog and resume")
 	tailFlags(fs, &tuning)
 	logFlags(fs, &logSettings)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintf(os.Stderr, "tailcast tail: %v\n", err)
+		}
 		return 2
 	}
 	if len(files) == 0 {
@@ -220,6 +232,51 @@ func runTail(args []string) int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// envPrefix starts the environment variable of every flag: --max-conns
+// comes from TAILCAST_MAX_CONNS.
+const envPrefix = "TAILCAST_"
+
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// errUsage reports a command line that package flag already explained on
+// stderr, or a request for --help.
+var errUsage = errors.New("invalid command line")
+
+// parseFlags parses args, then sets every flag absent from them from its
+// environment variable, so the command line wins. TAILCAST_FILE holds a
+// comma-separated list of NAME=PATH values.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.VisitAll(func(f *flag.Flag) {
+		f.Usage += " (env " + envName(f.Name) + ")"
+	})
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		value, ok := os.LookupEnv(envName(f.Name))
+		if envErr != nil || given[f.Name] || !ok {
+			return
+		}
+		values := []string{value}
+		if f.Name == "file" {
+			values = strings.Split(value, ",")
+		}
+		for _, v := range values {
+			if err := fs.Set(f.Name, strings.TrimSpace(v)); err != nil {
+				envErr = fmt.Errorf("invalid %s=%q: %w", envName(f.Name), value, err)
+				return
+			}
+		}
+	})
+	return envErr
 }
 
 func runChild(args []string) int {

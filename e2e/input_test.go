@@ -137,7 +137,7 @@ func TestServeRejectsBadFlags(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, tc.args...)...)
+			cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--admin", "off"}, tc.args...)...)
 			out, err := cmd.CombinedOutput()
 			exitErr, ok := err.(*exec.ExitError)
 			if !ok {
@@ -159,7 +159,7 @@ func TestServePortInUseFailsAtOnce(t *testing.T) {
 	appendLine(t, logPath, "x")
 	first := testenv.StartServe(t, "--workers", "1", "--file", "app="+logPath)
 
-	cmd := exec.Command(testenv.Binary(t), "serve", "--listen", first.Addr, "--file", "app="+logPath)
+	cmd := exec.Command(testenv.Binary(t), "serve", "--listen", first.Addr, "--admin", "off", "--file", "app="+logPath)
 	out, err := cmd.CombinedOutput()
 	exitErr, ok := err.(*exec.ExitError)
 	if !ok || exitErr.ExitCode() != 1 {
@@ -179,7 +179,7 @@ func TestRedisUnreachableAtStart(t *testing.T) {
 	appendLine(t, logPath, "x")
 	socket := filepath.Join(dir, "later.sock")
 
-	cmd := exec.Command(testenv.Binary(t), "serve", "--listen", "127.0.0.1:0", "--log-format", "json",
+	cmd := exec.Command(testenv.Binary(t), "serve", "--listen", "127.0.0.1:0", "--admin", "off", "--log-format", "json",
 		"--workers", "1", "--redis", "unix://"+socket, "--file", "app="+logPath)
 	serve := testenv.StartServeCmd(t, cmd)
 	serve.WaitLog(60*time.Second, testenv.LogMessage("broker unreachable; retrying"))
@@ -189,7 +189,7 @@ func TestRedisUnreachableAtStart(t *testing.T) {
 
 	redis := testenv.StartRedisAt(t, socket)
 	_ = redis
-	addr := serve.WaitReady(60 * time.Second)
+	addr := serve.WaitReady().Addr
 	c := testenv.Dial(t, "ws://"+addr+"/ws/app")
 	waitWarm(t, []*testenv.Client{c}, func(marker string) { appendLine(t, logPath, marker) })
 }
@@ -213,7 +213,7 @@ func TestUnreadableFileIsRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(testenv.Binary(t), "serve", "--listen", "127.0.0.1:0", "--log-format", "json",
+	cmd := exec.Command(testenv.Binary(t), "serve", "--listen", "127.0.0.1:0", "--admin", "off", "--log-format", "json",
 		"--workers", "1", "--poll-interval", "100ms", "--file", "open="+open, "--file", "locked="+locked)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	serve := testenv.StartServeCmd(t, cmd)
@@ -221,7 +221,7 @@ func TestUnreadableFileIsRetried(t *testing.T) {
 		text, _ := json.Marshal(e)
 		return strings.Contains(string(text), "permission denied")
 	})
-	addr := serve.WaitReady(60 * time.Second)
+	addr := serve.WaitReady().Addr
 
 	openClient := testenv.Dial(t, "ws://"+addr+"/ws/open")
 	waitWarm(t, []*testenv.Client{openClient}, func(marker string) { appendLine(t, open, marker) })

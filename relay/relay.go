@@ -30,6 +30,8 @@ type Options struct {
 	// are set per file.
 	Tail   tail.Options
 	Logger *slog.Logger
+	// Stats, if set, receives every channel's counters.
+	Stats *Stats
 }
 
 // Run follows every file until ctx ends. A problem with one file never
@@ -40,6 +42,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Stats == nil {
+		opts.Stats = &Stats{}
 	}
 	var wg sync.WaitGroup
 	for _, file := range opts.Files {
@@ -53,7 +58,7 @@ func Run(ctx context.Context, opts Options) error {
 // after an unexpected error.
 func follow(ctx context.Context, opts Options, file File) {
 	log := opts.Logger.With("channel", file.Name)
-	store := &store{broker: opts.Broker, channel: file.Name, log: log}
+	store := &store{broker: opts.Broker, channel: file.Name, log: log, stats: opts.Stats}
 
 	for ctx.Err() == nil {
 		start, err := store.loadPosition(ctx)
@@ -84,6 +89,7 @@ type store struct {
 	broker  *broker.Broker
 	channel string
 	log     *slog.Logger
+	stats   *Stats
 }
 
 // loadPosition returns the saved position, or nil when there is none or it
@@ -128,12 +134,14 @@ func (s *store) append(ctx context.Context, batch tail.Batch) error {
 		if attempt > 0 {
 			saved, err := s.broker.Offset(ctx, s.channel)
 			if err == nil && saved == offset {
+				s.stats.countStored(s.channel, batch, attempt)
 				s.log.Info("batch was stored before the error; not repeating it")
 				return nil
 			}
 		}
 		_, err := s.broker.Append(ctx, s.channel, batch.Event, batch.Lines, offset)
 		if err == nil {
+			s.stats.countStored(s.channel, batch, attempt)
 			if attempt > 0 {
 				s.log.Info("broker append recovered", "attempts", attempt+1)
 			}
@@ -142,6 +150,7 @@ func (s *store) append(ctx context.Context, batch tail.Batch) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		s.stats.countBrokerError(s.channel)
 		// Warn on the first failure and then once every ten, so a long
 		// outage does not flood the log.
 		if attempt%10 == 0 {

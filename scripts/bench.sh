@@ -42,7 +42,7 @@ run() {
   local log=$work/$name.log
   : >"$log"
   "$bin" serve --listen 127.0.0.1:0 --workers "$workers" --redis "unix://$work/redis.sock" \
-    --file "$name=$log" --log-format json ${SERVE_ARGS:-} >"$work/serve-$name.out" 2>&1 &
+    --file "$name=$log" --admin 127.0.0.1:0 --log-format json ${SERVE_ARGS:-} >"$work/serve-$name.out" 2>&1 &
   local serve=$!
   pids+=($serve)
   local addr=""

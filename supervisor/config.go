@@ -17,9 +17,22 @@ const (
 
 // Descriptors every child inherits besides stdio.
 const (
-	configFD = 3 // read end of a pipe carrying the ChildConfig as JSON
-	statusFD = 4 // write end of a pipe the child reports "ready" on
+	configFD   = 3 // read end of a pipe carrying the ChildConfig as JSON
+	statusFD   = 4 // write end of a pipe the child reports on, one line a message
+	listenerFD = 5 // workers only: the slot's listening socket
 )
+
+// Messages on the status pipe. A line is statusReady, or statusStats, a
+// space and a childReport in JSON.
+const (
+	statusReady   = "ready"
+	statusDrained = "drained" // a stopping worker closed its listener and every client
+	statusStats   = "stats"
+)
+
+// statsInterval is the period of a child's counter reports, so a scrape
+// shows counters at most this old.
+const statsInterval = time.Second
 
 // Tuning holds the settings the supervisor passes through to its children.
 // Zero fields get the defaults of the worker and tail packages.

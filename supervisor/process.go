@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -13,108 +12,101 @@ import (
 	"time"
 )
 
-// Restart backoff: the delay doubles from restartMinDelay up to
-// restartMaxDelay while a child keeps dying within stableAfter of its start,
-// and resets once it has run that long.
-const (
-	restartMinDelay = 100 * time.Millisecond
-	restartMaxDelay = 30 * time.Second
-	stableAfter     = 10 * time.Second
-	crashLoopCount  = 5
-)
+// child is one started process of a slot.
+type child struct {
+	slot    *slot
+	cmd     *exec.Cmd
+	pid     int
+	started time.Time
 
-// slot is one child role instance (the tail process, or worker N) that the
-// supervisor keeps running, restarting it when it exits.
-type slot struct {
-	sup   *Supervisor
-	role  string
-	index int
-	log   *slog.Logger
+	ready       chan struct{} // closed when the child reports ready
+	readyOnce   sync.Once
+	drained     chan struct{} // closed when a stopping worker reports it closed every client
+	drainedOnce sync.Once
+	exited      chan struct{} // closed once the process is reaped and its pipe read to the end
+	state       *os.ProcessState
 
-	mu       sync.Mutex
-	cmd      *exec.Cmd
-	ready    bool
-	restarts int
+	mu     sync.Mutex
+	report childReport // the latest counters it sent
 }
 
-func (s *slot) name() string {
-	if s.role == RoleWorker {
-		return fmt.Sprintf("worker %d", s.index)
+func (c *child) signal(sig os.Signal) { _ = c.cmd.Process.Signal(sig) }
+
+func (c *child) isReady() bool {
+	select {
+	case <-c.ready:
+		return true
+	default:
+		return false
 	}
-	return s.role
 }
 
-// pid returns the running child's pid, or 0.
-func (s *slot) pid() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil || s.cmd.Process == nil {
-		return 0
-	}
-	return s.cmd.Process.Pid
+func (c *child) latestReport() childReport {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.report
 }
 
-// run keeps the child running until the supervisor stops.
-func (s *slot) run() {
-	delay := restartMinDelay
-	for {
-		started := time.Now()
-		cmd, exited, err := s.start()
-		if err != nil {
-			s.log.Error("start child failed", "role", s.role, "index", s.index, "err", err)
-		} else {
-			state := <-exited
-			s.mu.Lock()
-			s.cmd, s.ready = nil, false
-			s.mu.Unlock()
-			if s.sup.isStopping() {
-				s.log.Info("child exited", "role", s.role, "index", s.index, "pid", cmd.Process.Pid, "status", describeExit(state))
-				return
+// watchStatus reads the child's status pipe until the child closes it.
+func (c *child) watchStatus(pipe *os.File) {
+	defer pipe.Close()
+	scanner := bufio.NewScanner(pipe)
+	scanner.Buffer(make([]byte, 64<<10), 4<<20)
+	for scanner.Scan() {
+		kind, payload, _ := strings.Cut(strings.TrimSpace(scanner.Text()), " ")
+		switch kind {
+		case statusDrained:
+			c.drainedOnce.Do(func() { close(c.drained) })
+		case statusReady:
+			c.readyOnce.Do(func() { close(c.ready) })
+			c.slot.childReady(c)
+		case statusStats:
+			var report childReport
+			if err := json.Unmarshal([]byte(payload), &report); err != nil {
+				c.slot.sup.limitedLog.Warn("unreadable child report", "role", c.slot.role, "index", c.slot.index, "pid", c.pid, "err", err)
+				continue
 			}
-			if time.Since(started) >= stableAfter {
-				delay = restartMinDelay
-			}
-			s.mu.Lock()
-			s.restarts++
-			restarts := s.restarts
-			s.mu.Unlock()
-			s.log.Warn("child exited; restarting", "role", s.role, "index", s.index, "pid", cmd.Process.Pid,
-				"status", describeExit(state), "restart_in", delay, "restarts", restarts)
-			if delay >= restartMinDelay<<crashLoopCount {
-				s.log.Error("child keeps crashing", "role", s.role, "index", s.index, "restarts", restarts, "restart_in", delay)
-			}
+			c.mu.Lock()
+			c.report = report
+			c.mu.Unlock()
 		}
-		if !s.sup.sleepUnlessStopping(delay) {
-			return
-		}
-		delay = min(2*delay, restartMaxDelay)
 	}
 }
 
-// start launches the child with its configuration pipe and status pipe. The
-// returned channel delivers its exit state.
-func (s *slot) start() (*exec.Cmd, <-chan *os.ProcessState, error) {
+// start launches a process for the slot with its configuration pipe, its
+// status pipe and, for a worker, the slot's listening socket.
+func (s *slot) start() (*child, error) {
 	cfg := s.sup.childConfig(s.role, s.index)
 	payload, err := json.Marshal(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	var socket *os.File
+	if s.role == RoleWorker {
+		if socket, err = s.sup.listeners.open(s.index); err != nil {
+			return nil, err
+		}
 	}
 
 	configRead, configWrite, err := os.Pipe()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	statusRead, statusWrite, err := os.Pipe()
 	if err != nil {
 		configRead.Close()
 		configWrite.Close()
-		return nil, nil, err
+		return nil, err
 	}
 
 	cmd := exec.Command(s.sup.executable, "child", s.role)
+	cmd.Env = childEnvironment()
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
 	cmd.ExtraFiles = []*os.File{configRead, statusWrite} // descriptors 3 and 4
+	if socket != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, socket) // descriptor 5
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// The child stops if the supervisor dies, even by SIGKILL.
 		Pdeathsig: syscall.SIGTERM,
@@ -125,7 +117,7 @@ func (s *slot) start() (*exec.Cmd, <-chan *os.ProcessState, error) {
 	if err != nil {
 		configWrite.Close()
 		statusRead.Close()
-		return nil, nil, err
+		return nil, err
 	}
 
 	// The pipe buffer (64 KiB) holds the whole configuration, so this write
@@ -135,42 +127,58 @@ func (s *slot) start() (*exec.Cmd, <-chan *os.ProcessState, error) {
 		configWrite.Close()
 	}()
 
+	c := &child{
+		slot:    s,
+		cmd:     cmd,
+		pid:     cmd.Process.Pid,
+		started: time.Now(),
+		ready:   make(chan struct{}),
+		drained: make(chan struct{}),
+		exited:  make(chan struct{}),
+	}
 	s.mu.Lock()
-	s.cmd = cmd
+	if s.current == nil {
+		s.current = c
+	}
 	s.mu.Unlock()
-	s.log.Info("child started", "role", s.role, "index", s.index, "pid", cmd.Process.Pid)
+	s.sup.addChild(c)
+	s.log.Info("child started", "role", s.role, "index", s.index, "pid", c.pid, "executable", s.sup.executable)
 
-	go s.watchStatus(statusRead, cmd.Process.Pid)
-	exited := make(chan *os.ProcessState, 1)
+	statusDone := make(chan struct{})
+	go func() {
+		c.watchStatus(statusRead)
+		close(statusDone)
+	}()
 	go func() {
 		_ = cmd.Wait()
-		exited <- cmd.ProcessState
-	}()
-	return cmd, exited, nil
-}
-
-// watchStatus reads the child's status pipe until it closes.
-func (s *slot) watchStatus(pipe *os.File, pid int) {
-	defer pipe.Close()
-	scanner := bufio.NewScanner(pipe)
-	for scanner.Scan() {
-		if strings.TrimSpace(scanner.Text()) == "ready" {
-			s.mu.Lock()
-			s.ready = true
-			s.mu.Unlock()
-			s.log.Info("child ready", "role", s.role, "index", s.index, "pid", pid)
-			s.sup.childReady()
+		// The pipe reaches its end once the process is gone; its last
+		// report is read before the exit counts.
+		<-statusDone
+		c.state = cmd.ProcessState
+		s.sup.removeChild(c)
+		// The slot's loop logs an unexpected exit, with its restart.
+		if s.sup.isStopping() || !s.isCurrent(c) {
+			s.log.Info("child exited", "role", s.role, "index", s.index, "pid", c.pid, "status", describeExit(c.state))
 		}
-	}
+		close(c.exited)
+	}()
+	return c, nil
 }
 
-// signal sends sig to the running child, if any.
-func (s *slot) signal(sig os.Signal) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Signal(sig)
+// childEnvironment returns the supervisor's environment without the
+// variables addressed to it alone: systemd accepts notifications only from
+// the main process, and the watchdog watches that process.
+func childEnvironment() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID":
+			continue
+		}
+		env = append(env, kv)
 	}
+	return env
 }
 
 func describeExit(state *os.ProcessState) string {

@@ -7,9 +7,9 @@ import (
 
 // batch collects lines until it is full or its delay ends.
 type batch struct {
-	lines     []string
-	bytes     int
-	end       int64     // offset just past the last line
+	lines []string
+	bytes int
+	end   int64 // offset just past the last line
 }
 
 func (b *batch) pending() bool {

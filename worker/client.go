@@ -54,6 +54,11 @@ type client struct {
 	pending      []pendingFrame
 	pendingBytes int
 	in           inbound
+	// caughtUp is the last ID that catch-up sent, when haveCaughtUp is
+	// set. The hub can read an entry later than catch-up did, so a live
+	// frame up to caughtUp is a repeat and is dropped.
+	caughtUp     broker.ID
+	haveCaughtUp bool
 }
 
 // send queues a live frame. It never blocks: a client whose queue would go
@@ -79,6 +84,9 @@ func (c *client) send(f *frames) {
 		c.pending = append(c.pending, pendingFrame{id: f.id, frame: frame})
 		c.pendingBytes += len(frame)
 	case stateOpen:
+		if c.haveCaughtUp && !c.caughtUp.Less(f.id) {
+			return
+		}
 		// Before judging the client slow, give the socket what it can take:
 		// frames of one read are normally flushed together afterwards.
 		if c.queued > 0 && c.queued+len(frame) > c.hub.opts.QueueBytes && !c.writeArmed {
@@ -135,6 +143,7 @@ func (c *client) goLive(lastSent broker.ID, haveLastSent bool) {
 	pending := c.pending
 	c.pending, c.pendingBytes = nil, 0
 	c.state = stateOpen
+	c.caughtUp, c.haveCaughtUp = lastSent, haveLastSent
 	for _, p := range pending {
 		if haveLastSent && !lastSent.Less(p.id) {
 			continue

@@ -69,7 +69,7 @@ func (w *Worker) serveConn(conn net.Conn) {
 
 func (w *Worker) servePlain(conn net.Conn, req *request) {
 	if req.method != "GET" && req.method != "HEAD" {
-		w.hub.rejected.Add(1)
+		w.hub.countReject(rejectMethod)
 		_ = writeError(conn, 405, "method "+req.method+" not allowed: use GET", "Allow", "GET, HEAD")
 		return
 	}
@@ -91,22 +91,23 @@ func (w *Worker) servePlain(conn net.Conn, req *request) {
 		}
 		_ = writeResponse(conn, 200, "text/html; charset=utf-8", page, headers...)
 	default:
-		w.hub.rejected.Add(1)
+		w.hub.countReject(rejectNotFound)
 		_ = writeError(conn, 404, "not found: "+req.path+"; routes are /, /healthz, /channels and /ws/NAME")
 	}
 }
 
 // reject responds to a request that cannot be served and counts it.
 func (w *Worker) reject(conn net.Conn, req *request, err error) {
-	w.hub.rejected.Add(1)
-	status := 400
+	status, reason := 400, rejectMalformed
 	if errors.Is(err, errHeadTooLarge) {
-		status = 431
+		status, reason = 431, rejectHeadTooLarge
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isTimeout(err) {
+		w.hub.countReject(rejectAborted)
 		w.log.Debug("handshake aborted", "remote", conn.RemoteAddr(), "err", err)
 		return
 	}
+	w.hub.countReject(reason)
 	w.log.Debug("request rejected", "remote", conn.RemoteAddr(), "status", status, "err", err)
 	_ = writeError(conn, status, err.Error())
 }
@@ -116,17 +117,17 @@ func (w *Worker) serveWebSocket(conn net.Conn, req *request, early []byte) {
 	ch := w.hub.channels[name]
 	switch {
 	case req.method != "GET":
-		w.hub.rejected.Add(1)
+		w.hub.countReject(rejectMethod)
 		_ = writeError(conn, 405, "method "+req.method+" not allowed: a WebSocket handshake uses GET", "Allow", "GET")
 		conn.Close()
 		return
 	case ch == nil:
-		w.hub.rejected.Add(1)
+		w.hub.countReject(rejectUnknownChannel)
 		_ = writeError(conn, 404, fmt.Sprintf("unknown channel %q; channels: %s", name, strings.Join(w.hub.names, ", ")))
 		conn.Close()
 		return
 	case !req.upgrade:
-		w.hub.rejected.Add(1)
+		w.hub.countReject(rejectNotWebSocket)
 		_ = writeError(conn, 426, "/ws/"+name+" is a WebSocket endpoint: connect with a WebSocket client",
 			"Upgrade", "websocket", "Connection", "Upgrade")
 		conn.Close()
@@ -134,7 +135,7 @@ func (w *Worker) serveWebSocket(conn net.Conn, req *request, early []byte) {
 	}
 	params, err := w.parseStreamParams(req)
 	if err != nil {
-		w.hub.rejected.Add(1)
+		w.hub.countReject(rejectInvalidQuery)
 		_ = writeError(conn, 400, err.Error())
 		conn.Close()
 		return
@@ -150,14 +151,14 @@ func (w *Worker) serveWebSocket(conn net.Conn, req *request, early []byte) {
 		io.Reader
 		io.Writer
 	}{bytes.NewReader(req.head), conn}); err != nil {
-		w.hub.rejected.Add(1)
+		w.hub.countReject(rejectUpgradeFailed)
 		w.log.Debug("upgrade rejected", "remote", conn.RemoteAddr(), "err", err)
 		conn.Close()
 		return
 	}
 
 	if w.opts.MaxConns > 0 && w.hub.connections.Load() >= int64(w.opts.MaxConns) {
-		w.hub.rejected.Add(1)
+		w.hub.countReject(rejectAtCapacity)
 		_, _ = conn.Write(closeFrame(closeTryAgainLater, "server at its connection limit; retry later"))
 		conn.Close()
 		return

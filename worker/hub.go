@@ -42,18 +42,6 @@ func (ch *channel) unsubscribe(c *client) {
 	c.index = -1
 }
 
-// Stats are a worker's counters since it started.
-type Stats struct {
-	Connections  int64 // open WebSocket connections
-	Upgrades     uint64
-	Rejected     uint64 // handshakes rejected with an HTTP error status
-	SlowClosed   uint64 // clients closed with CloseSlowClient
-	FramesSent   uint64
-	BytesSent    uint64
-	BrokerErrors uint64
-	EntriesRead  uint64
-}
-
 // hub reads the channels' streams and fans every batch out to the
 // subscribers of this worker.
 type hub struct {
@@ -70,14 +58,15 @@ type hub struct {
 	closingMu sync.Mutex
 	closing   map[*client]struct{}
 
-	connections  atomic.Int64
-	upgrades     atomic.Uint64
-	rejected     atomic.Uint64
-	slowClosed   atomic.Uint64
-	framesSent   atomic.Uint64
-	bytesSent    atomic.Uint64
-	brokerErrors atomic.Uint64
-	entriesRead  atomic.Uint64
+	connections      atomic.Int64
+	upgrades         atomic.Uint64
+	rejected         [rejectReasons]atomic.Uint64
+	slowClosed       atomic.Uint64
+	framesSent       atomic.Uint64
+	bytesSent        atomic.Uint64
+	brokerErrors     atomic.Uint64
+	brokerRecoveries atomic.Uint64
+	entriesRead      atomic.Uint64
 }
 
 func newHub(opts Options, p *poller) *hub {
@@ -99,19 +88,6 @@ func newHub(opts Options, p *poller) *hub {
 func (h *hub) countSlow()      { h.slowClosed.Add(1) }
 func (h *hub) countFrame()     { h.framesSent.Add(1) }
 func (h *hub) countSent(n int) { h.bytesSent.Add(uint64(n)) }
-
-func (h *hub) stats() Stats {
-	return Stats{
-		Connections:  h.connections.Load(),
-		Upgrades:     h.upgrades.Load(),
-		Rejected:     h.rejected.Load(),
-		SlowClosed:   h.slowClosed.Load(),
-		FramesSent:   h.framesSent.Load(),
-		BytesSent:    h.bytesSent.Load(),
-		BrokerErrors: h.brokerErrors.Load(),
-		EntriesRead:  h.entriesRead.Load(),
-	}
-}
 
 // retire records a closed client for removal from its channel. It is called
 // with c.mu held, so it must not take the channel lock.
@@ -189,11 +165,11 @@ func (h *hub) deliver(ch *channel, entries []broker.Entry) {
 	}
 }
 
-// run reads every channel's stream with one blocking XREAD at a time and
-// delivers what arrives, until ctx ends. After an error it resumes from the
-// last ID it delivered, so a Redis restart neither loses nor repeats a batch.
-func (h *hub) run(ctx context.Context) {
-	after := h.startIDs(ctx)
+// run reads every channel's stream after the IDs in after (from startIDs)
+// with one blocking XREAD at a time and delivers what arrives, until ctx
+// ends. After an error it resumes from the last ID it delivered, so a Redis
+// restart neither loses nor repeats a batch.
+func (h *hub) run(ctx context.Context, after map[string]string) {
 	backoff := newBackoff(100*time.Millisecond, 5*time.Second)
 	for ctx.Err() == nil {
 		res, err := h.broker.Read(ctx, after, h.names, h.opts.ReadCount, h.opts.ReadBlock)
@@ -208,6 +184,7 @@ func (h *hub) run(ctx context.Context) {
 			continue
 		}
 		if backoff.failures > 0 {
+			h.brokerRecoveries.Add(1)
 			h.log.Info("broker read recovered", "failures", backoff.failures)
 		}
 		backoff.reset()
@@ -238,6 +215,9 @@ func (h *hub) startIDs(ctx context.Context) map[string]string {
 			h.log.Warn("broker unreachable; retrying", "channel", name, "err", err, "retry_in", delay)
 			sleepCtx(ctx, delay)
 		}
+	}
+	if backoff.failures > 0 && ctx.Err() == nil {
+		h.brokerRecoveries.Add(1)
 	}
 	return after
 }

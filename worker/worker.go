@@ -22,7 +22,7 @@ import (
 
 // Options configures a Worker. Zero fields get the defaults named on them.
 type Options struct {
-	Listen   string         // host:port shared with the other workers; required
+	Listen   string         // host:port shared with the other workers; required unless Listener is set
 	Channels []string       // channel names served; required
 	Broker   *broker.Broker // required
 
@@ -47,6 +47,17 @@ type Options struct {
 	Logger *slog.Logger
 	// OnListen, if set, is called once the listener is bound.
 	OnListen func(addr net.Addr)
+	// OnServing, if set, is called from Run once the worker accepts
+	// connections. That waits until the broker is reachable.
+	OnServing func()
+	// OnDrained, if set, is called from Run once the worker has stopped
+	// accepting and closed every client, before Run cleans up and returns.
+	OnDrained func()
+	// Listener, if set, is served instead of binding Listen; the Worker
+	// closes it when it stops. The supervisor passes each worker an
+	// inherited socket this way, so a replacement worker can accept on the
+	// same socket before the old one stops.
+	Listener net.Listener
 }
 
 func (o *Options) setDefaults() {
@@ -104,9 +115,13 @@ func New(opts Options) (*Worker, error) {
 		return nil, errors.New("worker: no channels given")
 	}
 
-	listener, err := reuseport.Listen("tcp", opts.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("worker: listen on %s: %w", opts.Listen, err)
+	listener := opts.Listener
+	if listener == nil {
+		var err error
+		listener, err = reuseport.Listen("tcp", opts.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("worker: listen on %s: %w", opts.Listen, err)
+		}
 	}
 	p, err := newPoller()
 	if err != nil {
@@ -133,8 +148,10 @@ func (w *Worker) Addr() net.Addr { return w.listener.Addr() }
 // Stats returns the worker's counters.
 func (w *Worker) Stats() Stats { return w.hub.stats() }
 
-// Run serves until ctx ends, then stops accepting, sends every client close
-// 1001 (going away) and returns within ShutdownTimeout.
+// Run serves until ctx ends, then stops accepting, completes the handshakes
+// of the connections it accepted, sends every client close 1001 (going
+// away) and returns within ShutdownTimeout. A connection still in the
+// listener's queue is left to other processes that share the socket.
 func (w *Worker) Run(ctx context.Context) error {
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	defer stopHub()
@@ -143,16 +160,30 @@ func (w *Worker) Run(ctx context.Context) error {
 	stopPoller := make(chan struct{})
 	pollErr := make(chan error, 1)
 	background.Go(func() { pollErr <- w.poller.run(stopPoller) })
-	background.Go(func() { w.hub.run(hubCtx) })
 	background.Go(func() { w.hub.housekeep(hubCtx) })
 
+	// Live delivery starts after each channel's newest ID. A client that
+	// subscribed before those IDs were read would miss the entries stored
+	// between its catch-up and that read, so accepting waits for them.
+	// Meanwhile connections wait in the listener's queue, or go to the
+	// other processes that share the socket.
+	after := w.hub.startIDs(ctx)
 	acceptDone := make(chan error, 1)
-	go func() { acceptDone <- w.acceptLoop() }()
+	acceptRunning := false
+	if ctx.Err() == nil {
+		background.Go(func() { w.hub.run(hubCtx, after) })
+		acceptRunning = true
+		go func() { acceptDone <- w.acceptLoop() }()
+		if w.opts.OnServing != nil {
+			w.opts.OnServing()
+		}
+	}
 
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case err := <-acceptDone:
+		acceptRunning = false
 		runErr = fmt.Errorf("worker: accept: %w", err)
 	case err := <-pollErr:
 		runErr = fmt.Errorf("worker: epoll: %w", err)
@@ -161,12 +192,23 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info("worker stopping", "clients", w.hub.connections.Load())
 	deadline := time.Now().Add(w.opts.ShutdownTimeout)
 	w.listener.Close()
+	if acceptRunning {
+		// Every connection accepted before the close gets its handshake
+		// served: closing it unanswered would fail a client during a
+		// reload, when the replacement already accepts on the same socket.
+		<-acceptDone
+	}
 	w.abortHandshakes(deadline)
 	w.handshakes.Wait()
 	w.hub.closeAll(ws.StatusGoingAway, "server shutting down", deadline)
+	if w.opts.OnDrained != nil {
+		w.opts.OnDrained()
+	}
 
 	stopHub()
 	close(stopPoller)
+	// This waits for the hub's blocking read in flight, so Run can return
+	// up to ReadBlock after OnDrained.
 	background.Wait()
 	w.poller.close()
 	return runErr

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -27,6 +28,9 @@ type Client struct {
 	URL    string
 	Worker string // X-Tailcast-Worker of the handshake response: "index/pid"
 	conn   net.Conn
+	// stream reads the bytes that followed the handshake response: those
+	// the dialer buffered, then conn.
+	stream io.ReadWriter
 
 	mu        sync.Mutex
 	batches   []Batch
@@ -64,10 +68,16 @@ func DialErr(url string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if br != nil {
-		ws.PutReader(br)
-	}
 	c.conn = conn
+	c.stream = conn
+	if br != nil {
+		// The server writes history right after its 101 response, so the
+		// dialer may have read the first frames already.
+		c.stream = struct {
+			io.Reader
+			io.Writer
+		}{io.MultiReader(br, conn), conn}
+	}
 	go c.read()
 	return c, nil
 }
@@ -75,7 +85,7 @@ func DialErr(url string) (*Client, error) {
 func (c *Client) read() {
 	defer close(c.done)
 	for {
-		frame, op, err := wsutil.ReadServerData(c.conn)
+		frame, op, err := wsutil.ReadServerData(c.stream)
 		if err != nil {
 			c.mu.Lock()
 			var closed wsutil.ClosedError

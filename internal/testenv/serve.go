@@ -14,9 +14,10 @@ import (
 
 // Serve is a running `tailcast serve` with JSON logs captured.
 type Serve struct {
-	t    testing.TB
-	cmd  *exec.Cmd
-	Addr string // host:port the workers listen on
+	t         testing.TB
+	cmd       *exec.Cmd
+	Addr      string // host:port the workers listen on
+	AdminAddr string // host:port of /metrics, /healthz and /readyz
 
 	mu      sync.Mutex
 	logs    []map[string]any
@@ -25,28 +26,56 @@ type Serve struct {
 	stopped bool
 }
 
-// StartServe runs `tailcast serve` with args plus --listen 127.0.0.1:0 and
-// JSON logs, and waits until the supervisor logs "ready".
+// StartServe runs `tailcast serve` with args plus --listen 127.0.0.1:0,
+// --admin 127.0.0.1:0 and JSON logs, and waits until the supervisor logs
+// "ready".
 func StartServe(t testing.TB, args ...string) *Serve {
 	t.Helper()
-	s := startServe(t, exec.Command(Binary(t), append([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)...))
-	s.WaitReady(60 * time.Second)
+	return StartServeCmd(t, ServeCommand(t, args...)).WaitReady()
+}
+
+// ServeCommand returns the command StartServe runs, for a test that sets
+// its environment or credentials before starting it with StartServeCmd.
+func ServeCommand(t testing.TB, args ...string) *exec.Cmd {
+	t.Helper()
+	return exec.Command(Binary(t), append([]string{"serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+}
+
+// WaitReady waits until the supervisor logs "ready" and records the
+// workers' and the admin endpoint's addresses.
+func (s *Serve) WaitReady() *Serve {
+	s.t.Helper()
+	s.WaitLog(60*time.Second, func(entry map[string]any) bool { return entry["msg"] == "ready" })
+	s.mu.Lock()
+	for _, entry := range s.logs {
+		switch entry["msg"] {
+		case "ready":
+			s.Addr, _ = entry["listen"].(string)
+		case "admin listening":
+			s.AdminAddr, _ = entry["addr"].(string)
+		}
+	}
+	s.mu.Unlock()
 	return s
 }
 
-// WaitReady waits until the supervisor logs "ready", sets Addr to the
-// address it listens on, and returns it.
-func (s *Serve) WaitReady(timeout time.Duration) string {
+// Signal sends sig to the supervisor.
+func (s *Serve) Signal(sig syscall.Signal) {
 	s.t.Helper()
-	s.WaitLog(timeout, func(entry map[string]any) bool { return entry["msg"] == "ready" })
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, entry := range s.logs {
-		if entry["msg"] == "ready" {
-			s.Addr, _ = entry["listen"].(string)
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signal tailcast serve: %v", err)
+	}
+}
+
+// CountLogs returns how many entries match.
+func (s *Serve) CountLogs(match func(map[string]any) bool) int {
+	n := 0
+	for _, entry := range s.Logs() {
+		if match(entry) {
+			n++
 		}
 	}
-	return s.Addr
+	return n
 }
 
 // StartServeCmd runs cmd, a prepared `tailcast serve`, without waiting for
@@ -148,7 +177,7 @@ func (s *Serve) childPids(role string) []int {
 	alive := map[int]bool{}
 	var order []int
 	for _, entry := range s.Logs() {
-		if entry["role"] != role || entry["index"] == nil {
+		if entry["role"] != role {
 			continue
 		}
 		pid := int(number(entry["pid"]))
