@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -82,6 +84,30 @@ func TestBacklogSinceAndGap(t *testing.T) {
 	}
 }
 
+// rawConn is a client connection whose reads start with what the dialer
+// buffered: frames that arrived together with the 101 response.
+type rawConn struct {
+	net.Conn
+	reader io.Reader
+}
+
+func (c rawConn) Read(p []byte) (int, error) { return c.reader.Read(p) }
+
+// dialRaw opens a WebSocket connection for tests that read frames
+// themselves. It closes when the test ends.
+func dialRaw(t *testing.T, url string) rawConn {
+	t.Helper()
+	conn, br, _, err := ws.Dial(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if br == nil {
+		return rawConn{Conn: conn, reader: conn}
+	}
+	return rawConn{Conn: conn, reader: io.MultiReader(br, conn)}
+}
+
 // TestTextFormatAndInvalidUTF8 checks format=text framing and that invalid
 // bytes in the file arrive as U+FFFD in both formats.
 func TestTextFormatAndInvalidUTF8(t *testing.T) {
@@ -91,11 +117,7 @@ func TestTextFormatAndInvalidUTF8(t *testing.T) {
 	jsonClient := testenv.Dial(t, "ws://"+serve.Addr+"/ws/app")
 	waitWarm(t, []*testenv.Client{jsonClient}, func(marker string) { appendLine(t, logPath, marker) })
 
-	conn, _, _, err := ws.Dial(context.Background(), "ws://"+serve.Addr+"/ws/app?format=text")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialRaw(t, "ws://"+serve.Addr+"/ws/app?format=text")
 
 	f, err := os.OpenFile(logPath, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
@@ -113,7 +135,7 @@ func TestTextFormatAndInvalidUTF8(t *testing.T) {
 	for len(textLines) < 3 {
 		payload, op, err := wsutil.ReadServerData(conn)
 		if err != nil {
-			t.Fatalf("read text frame: %v (have %q)", err, textLines)
+			t.Fatalf("read text frame: %v (have %q; the json client has %q)", err, textLines, jsonClient.Lines())
 		}
 		if op != ws.OpText {
 			t.Fatalf("opcode %v, want text", op)
@@ -135,11 +157,7 @@ func TestPingAnsweredWithPong(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "app.log")
 	appendLine(t, logPath, "x")
 	serve := testenv.StartServe(t, "--workers", "1", "--file", "app="+logPath)
-	conn, _, _, err := ws.Dial(context.Background(), "ws://"+serve.Addr+"/ws/app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialRaw(t, "ws://"+serve.Addr+"/ws/app")
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 
 	if err := wsutil.WriteClientMessage(conn, ws.OpPing, []byte("are you there")); err != nil {
@@ -176,11 +194,7 @@ func TestSlowClientIsClosedAlone(t *testing.T) {
 	fast := testenv.Dial(t, url)
 	waitWarm(t, []*testenv.Client{fast}, func(marker string) { appendLine(t, logPath, marker) })
 
-	slow, _, _, err := ws.Dial(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.Close()
+	slow := dialRaw(t, url)
 
 	// Append 1 MB at a time until the worker gives up on the stalled
 	// client; the kernel buffers a few MB first. 64 MB is the bound.
