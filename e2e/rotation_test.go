@@ -14,10 +14,10 @@ import (
 )
 
 // rotatingWriter appends numbered lines every interval and cooperates with
-// logrotate the way a well-behaved daemon does: it reopens the path when
-// postrotate asks (create mode), and holds its writes while prerotate asks
-// (copytruncate mode), so that logrotate's own copy-then-truncate window
-// cannot swallow a line.
+// logrotate the way a well-behaved daemon does. It reopens the path when
+// postrotate creates a "reopen" file (create mode). It holds its writes
+// while prerotate's "pause" file exists (copytruncate mode), so logrotate's
+// own window between copy and truncate cannot swallow a line.
 type rotatingWriter struct {
 	path, dir string
 
@@ -75,7 +75,7 @@ func exists(path string) bool {
 
 // TestLogrotateKeepsEveryLine forces Debian's logrotate five times, in
 // create mode and in copytruncate mode, while a writer appends numbered
-// lines; every line must reach every client once and in order.
+// lines. Every line must reach every client once and in order.
 func TestLogrotateKeepsEveryLine(t *testing.T) {
 	logrotate := testenv.LookPath(t, "logrotate", "logrotate")
 	for _, mode := range []string{"create", "copytruncate"} {
@@ -137,8 +137,8 @@ func TestLogrotateKeepsEveryLine(t *testing.T) {
 }
 
 // TestTailKillMidBurstRepeatsNothing kills the tail process with SIGKILL
-// three times while a burst of numbered lines is written; after each
-// restart it resumes from the position stored with the last batch.
+// three times while a burst of numbered lines is written. After each
+// restart it must resume from the position stored with the last batch.
 func TestTailKillMidBurstRepeatsNothing(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "app.log")
 	appendLine(t, logPath, "before start")

@@ -28,7 +28,7 @@ const closeGrace = 2 * time.Second
 const maxIovecs = 64
 
 // pendingFrame is a live frame that arrived while the client was catching
-// up; it is sent afterwards only if its ID is past what the catch-up sent.
+// up. It is sent afterwards only if its ID is past what the catch-up sent.
 type pendingFrame struct {
 	id    broker.ID
 	frame []byte
@@ -252,8 +252,8 @@ func (c *client) consumeLocked(n int) {
 }
 
 // closeLocked closes the socket at once and schedules removal from the
-// channel; the channel lock is not taken here because the broadcaster holds
-// it while it calls send.
+// channel. It does not take the channel lock, because the broadcaster holds
+// that lock while it calls send.
 func (c *client) closeLocked() {
 	if c.state == stateClosed {
 		return
