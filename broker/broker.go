@@ -57,9 +57,6 @@ func New(client redis.UniversalClient, opts Options) *Broker {
 	return &Broker{client: client, history: opts.History}
 }
 
-// Client returns the underlying Redis client.
-func (b *Broker) Client() redis.UniversalClient { return b.client }
-
 // StreamKey returns the Redis key of channel's stream.
 func StreamKey(channel string) string { return "tailcast:{" + channel + "}:lines" }
 
