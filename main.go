@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -63,6 +64,22 @@ func main() {
 		code = 2
 	}
 	os.Exit(code)
+}
+
+// originFlags collects repeated --allowed-origin values.
+type originFlags []string
+
+func (o *originFlags) String() string { return strings.Join(*o, ",") }
+
+func (o *originFlags) Set(value string) error {
+	if value != "*" {
+		u, err := url.Parse(value)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return fmt.Errorf("invalid --allowed-origin %q: use scheme://host[:port], such as https://dash.example.com, or *", value)
+		}
+	}
+	*o = append(*o, value)
+	return nil
 }
 
 // fileFlags collects repeated --file NAME=PATH values.
@@ -129,6 +146,8 @@ func runServe(args []string) int {
 	fs.IntVar(&opts.Tuning.MaxConns, "max-conns", 0, "WebSocket connections per worker; more are closed with code 1013 (0: no limit)")
 	fs.IntVar(&opts.Tuning.MaxBacklog, "max-backlog", 10000, "largest backlog=N a client may ask for, in lines")
 	fs.DurationVar(&opts.Tuning.PingInterval, "ping-interval", 30*time.Second, "period of the server's WebSocket pings")
+	var origins originFlags
+	fs.Var(&origins, "allowed-origin", "browser origin, such as https://dash.example.com, that may open streams besides the server's own (* allows any); repeat for more")
 	fs.StringVar(&opts.Admin, "admin", "127.0.0.1:9090", "address of the HTTP endpoint for /metrics, /healthz and /readyz; \"\" or off disables it")
 	tailFlags(fs, &opts.Tuning)
 	logFlags(fs, &opts.Log)
@@ -158,6 +177,7 @@ func runServe(args []string) int {
 		return 2
 	}
 	opts.Files = files
+	opts.Tuning.AllowedOrigins = origins
 
 	log, err := supervisor.NewLogger(os.Stderr, opts.Log)
 	if err != nil {
@@ -266,7 +286,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			return
 		}
 		values := []string{value}
-		if f.Name == "file" {
+		if f.Name == "file" || f.Name == "allowed-origin" {
 			values = strings.Split(value, ",")
 		}
 		for _, v := range values {

@@ -244,3 +244,63 @@ func TestSlowClientIsClosedAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestOriginCheck checks that a browser page from another origin gets close
+// code 1008, while the server's own origin, a listed origin and clients
+// without an Origin header get the stream.
+func TestOriginCheck(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "app.log")
+	appendLine(t, logPath, "x")
+	serve := testenv.StartServe(t, "--workers", "1", "--allowed-origin", "https://dash.example.com", "--file", "app="+logPath)
+	url := "ws://" + serve.Addr + "/ws/app"
+	// Put a line in history, so an allowed client's first frame is its
+	// backlog.
+	waitWarm(t, []*testenv.Client{testenv.Dial(t, url)}, func(marker string) { appendLine(t, logPath, marker) })
+
+	cases := []struct {
+		origin  string
+		allowed bool
+	}{
+		{"", true},
+		{"http://" + serve.Addr, true},
+		{"https://dash.example.com", true},
+		{"https://evil.example.com", false},
+		{"http://" + serve.Addr + ".evil.example.com", false},
+		{"null", false},
+	}
+	for _, tc := range cases {
+		t.Run("origin "+tc.origin, func(t *testing.T) {
+			dialer := ws.Dialer{Timeout: 10 * time.Second}
+			if tc.origin != "" {
+				dialer.Header = ws.HandshakeHeaderHTTP(map[string][]string{"Origin": {tc.origin}})
+			}
+			conn, br, _, err := dialer.Dial(context.Background(), url+"?backlog=1")
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			defer conn.Close()
+			var reader io.Reader = conn
+			if br != nil {
+				reader = io.MultiReader(br, conn)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			frame, err := ws.ReadFrame(reader)
+			if err != nil {
+				t.Fatalf("read first frame: %v", err)
+			}
+			if tc.allowed {
+				if frame.Header.OpCode != ws.OpText {
+					t.Errorf("first frame opcode = %v, want the backlog as text", frame.Header.OpCode)
+				}
+				return
+			}
+			code, reason := ws.ParseCloseFrameData(frame.Payload)
+			if frame.Header.OpCode != ws.OpClose || code != ws.StatusPolicyViolation {
+				t.Errorf("first frame = %v code %d, want close 1008", frame.Header.OpCode, code)
+			}
+			if !strings.Contains(reason, "--allowed-origin") {
+				t.Errorf("close reason = %q, want it to name --allowed-origin", reason)
+			}
+		})
+	}
+}

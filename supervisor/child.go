@@ -141,6 +141,7 @@ func newChildWorker(cfg ChildConfig, b *broker.Broker, log *slog.Logger, onServi
 		MaxConns:         cfg.Tuning.MaxConns,
 		MaxBacklog:       cfg.Tuning.MaxBacklog,
 		PingInterval:     cfg.Tuning.PingInterval,
+		AllowedOrigins:   cfg.Tuning.AllowedOrigins,
 		ShutdownTimeout:  cfg.ShutdownTimeout,
 		Page:             web.Page(),
 		PagePolicy:       web.ContentSecurityPolicy(),

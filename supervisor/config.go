@@ -42,6 +42,7 @@ type Tuning struct {
 	MaxConns         int           `json:"max_conns"`
 	MaxBacklog       int           `json:"max_backlog"`
 	PingInterval     time.Duration `json:"ping_interval"`
+	AllowedOrigins   []string      `json:"allowed_origins"`
 
 	Poll          bool          `json:"poll"`
 	PollInterval  time.Duration `json:"poll_interval"`

@@ -23,6 +23,10 @@ const (
 	closeTryAgainLater ws.StatusCode = 1013
 )
 
+// closePolicyViolation is RFC 6455's 1008, sent to a browser page from an
+// origin that may not read the stream.
+const closePolicyViolation = ws.StatusPolicyViolation
+
 // frames holds one batch encoded once per wire format. Server frames are not
 // masked (RFC 6455 section 5.1), so the same bytes go to every client.
 type frames struct {

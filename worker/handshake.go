@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,6 +158,18 @@ func (w *Worker) serveWebSocket(conn net.Conn, req *request, early []byte) {
 		return
 	}
 
+	// A browser sends the page's origin; any site the user visits could
+	// otherwise read the logs through the user's browser (cross-site
+	// WebSocket hijacking). RFC 6455 section 10.2 leaves the check to the
+	// server.
+	if !w.originAllowed(req) {
+		w.hub.countReject(rejectOrigin)
+		w.log.Warn("websocket origin rejected", "origin", req.origin, "host", req.host, "remote", conn.RemoteAddr())
+		_, _ = conn.Write(closeFrame(closePolicyViolation, "origin not allowed; add it with --allowed-origin"))
+		conn.Close()
+		return
+	}
+
 	if w.opts.MaxConns > 0 && w.hub.connections.Load() >= int64(w.opts.MaxConns) {
 		w.hub.countReject(rejectAtCapacity)
 		_, _ = conn.Write(closeFrame(closeTryAgainLater, "server at its connection limit; retry later"))
@@ -166,6 +179,24 @@ func (w *Worker) serveWebSocket(conn net.Conn, req *request, early []byte) {
 	w.hub.upgrades.Add(1)
 	w.hub.connections.Add(1)
 	w.stream(conn, ch, params, early)
+}
+
+// originAllowed reports whether the request's Origin may open a stream:
+// no Origin (not a browser), the server's own host, or a listed origin.
+func (w *Worker) originAllowed(req *request) bool {
+	if req.origin == "" {
+		return true
+	}
+	for _, allowed := range w.opts.AllowedOrigins {
+		if allowed == "*" || strings.EqualFold(strings.TrimSuffix(allowed, "/"), req.origin) {
+			return true
+		}
+	}
+	origin, err := url.Parse(req.origin)
+	if err != nil {
+		return false
+	}
+	return origin.Host != "" && strings.EqualFold(origin.Host, req.host)
 }
 
 func (w *Worker) parseStreamParams(req *request) (streamParams, error) {

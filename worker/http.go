@@ -29,7 +29,9 @@ type request struct {
 	proto   string
 	path    string
 	query   url.Values
-	upgrade bool // an Upgrade header lists "websocket"
+	upgrade bool   // an Upgrade header lists "websocket"
+	host    string // the Host header
+	origin  string // the Origin header, which browsers send
 	head    []byte
 }
 
@@ -82,7 +84,15 @@ func readRequestHead(br *bufio.Reader) (*request, error) {
 		if !ok {
 			return nil, errBadRequest
 		}
-		if !bytes.EqualFold(bytes.TrimSpace(name), []byte("Upgrade")) {
+		name = bytes.TrimSpace(name)
+		switch {
+		case bytes.EqualFold(name, []byte("Host")):
+			req.host = string(bytes.TrimSpace(value))
+			continue
+		case bytes.EqualFold(name, []byte("Origin")):
+			req.origin = string(bytes.TrimSpace(value))
+			continue
+		case !bytes.EqualFold(name, []byte("Upgrade")):
 			continue
 		}
 		for token := range strings.SplitSeq(string(value), ",") {

@@ -39,6 +39,7 @@ const (
 	rejectInvalidQuery
 	rejectUpgradeFailed
 	rejectAtCapacity
+	rejectOrigin
 	rejectReasons // number of reasons
 )
 
@@ -54,6 +55,7 @@ var rejectReasonNames = [rejectReasons]string{
 	rejectInvalidQuery:   "invalid_query",   // 400: format, backlog or since
 	rejectUpgradeFailed:  "upgrade_failed",  // the WebSocket handshake headers were invalid
 	rejectAtCapacity:     "at_capacity",     // closed with 1013 at MaxConns
+	rejectOrigin:         "origin",          // closed with 1008: Origin not allowed
 }
 
 func (h *hub) countReject(reason rejectReason) { h.rejected[reason].Add(1) }

@@ -41,6 +41,11 @@ type Options struct {
 	Name string
 	// Page is served at GET /; nil serves a plain list of channels.
 	Page []byte
+	// AllowedOrigins lists the browser origins (such as
+	// "https://dash.example.com") that may open a stream besides the
+	// server's own; "*" allows every origin. Requests without an Origin
+	// header, which non-browser clients send, are always allowed.
+	AllowedOrigins []string
 	// PagePolicy, if set, is sent with Page as its Content-Security-Policy.
 	PagePolicy string
 	// Logger receives lifecycle and error logs; nil means slog.Default().
