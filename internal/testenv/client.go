@@ -54,15 +54,18 @@ func Dial(t testing.TB, url string) *Client {
 
 // DialErr connects like Dial but returns the error.
 func DialErr(url string) (*Client, error) {
+	return DialWith(ws.Dialer{Timeout: 10 * time.Second}, url)
+}
+
+// DialWith connects with dialer, for example through a proxy's socket, and
+// starts reading in the background. The caller closes the client.
+func DialWith(dialer ws.Dialer, url string) (*Client, error) {
 	c := &Client{URL: url, done: make(chan struct{})}
-	dialer := ws.Dialer{
-		Timeout: 10 * time.Second,
-		OnHeader: func(key, value []byte) error {
-			if strings.EqualFold(string(key), "X-Tailcast-Worker") {
-				c.Worker = string(value)
-			}
-			return nil
-		},
+	dialer.OnHeader = func(key, value []byte) error {
+		if strings.EqualFold(string(key), "X-Tailcast-Worker") {
+			c.Worker = string(value)
+		}
+		return nil
 	}
 	conn, br, _, err := dialer.Dial(context.Background(), url)
 	if err != nil {
