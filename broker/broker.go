@@ -188,7 +188,7 @@ func (b *Broker) Backlog(ctx context.Context, channel string, n int) ([]Entry, e
 // After returns up to count entries that follow id in channel's stream,
 // oldest first. gap is true when id is no longer in the stream, because
 // history was trimmed past it (or the stream was reset), so entries between
-// id and the first one returned may be lost. An id of "0" or "0-0" asks for
+// id and the first one returned may be lost. An id of "0" or "0-0" requests
 // the whole history and never reports a gap.
 func (b *Broker) After(ctx context.Context, channel, id string, count int64) (entries []Entry, gap bool, err error) {
 	key := StreamKey(channel)

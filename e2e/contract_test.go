@@ -151,8 +151,8 @@ func TestTextFormatAndInvalidUTF8(t *testing.T) {
 	}
 }
 
-// TestPingAnsweredWithPong checks that the server answers a client ping
-// with a pong carrying the same payload, and a close with a close.
+// TestPingAnsweredWithPong checks that the server replies to a client ping
+// with a pong carrying the same payload, and to a close with a close.
 func TestPingAnsweredWithPong(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "app.log")
 	appendLine(t, logPath, "x")

@@ -191,19 +191,7 @@ func TestTailAloneFeedsNoTailServe(t *testing.T) {
 		t.Fatalf("serve --no-tail started a tail process (pid %d)", serve.TailPid())
 	}
 
-	tail := exec.Command(testenv.Binary(t), "tail", "--redis", redis.URL(), "--file", "app="+logPath)
-	tailOut := &lockedBuffer{}
-	tail.Stdout, tail.Stderr = tailOut, tailOut
-	if err := tail.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = tail.Process.Signal(syscall.SIGTERM)
-		_ = tail.Wait()
-		if t.Failed() {
-			t.Logf("tailcast tail output:\n%s", tailOut.String())
-		}
-	})
+	startProcess(t, exec.Command(testenv.Binary(t), "tail", "--redis", redis.URL(), "--file", "app="+logPath))
 
 	clients := dialSpread(t, "ws://"+serve.Addr+"/ws/app", 4, 2)
 	waitWarm(t, clients, func(marker string) { appendLine(t, logPath, marker) })
@@ -215,6 +203,25 @@ func TestTailAloneFeedsNoTailServe(t *testing.T) {
 	}
 }
 
+// startProcess starts cmd with its output captured, and stops it with
+// SIGTERM when the test ends, printing the output if the test failed.
+func startProcess(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", cmd.Path, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", filepath.Base(cmd.Path), out.String())
+		}
+	})
+}
+
+// lockedBuffer collects a process's output for failure messages.
 type lockedBuffer struct {
 	mu  sync.Mutex
 	buf []byte

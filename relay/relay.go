@@ -93,7 +93,7 @@ type store struct {
 }
 
 // loadPosition returns the saved position, or nil when there is none or it
-// cannot be parsed. It retries until Redis answers or ctx ends.
+// cannot be parsed. It retries until Redis responds or ctx ends.
 func (s *store) loadPosition(ctx context.Context) (*tail.Position, error) {
 	delay := 100 * time.Millisecond
 	for {
@@ -119,7 +119,7 @@ func (s *store) loadPosition(ctx context.Context) (*tail.Position, error) {
 }
 
 // append stores one batch with its position. When a try fails with an
-// unknown outcome, the saved position tells whether the transaction ran, so
+// unknown outcome, the saved position shows whether the transaction ran, so
 // the batch is stored exactly once. It returns only when the batch is
 // stored or ctx ends.
 func (s *store) append(ctx context.Context, batch tail.Batch) error {

@@ -151,7 +151,7 @@ func (in *inbound) parse(data []byte) ([]controlFrame, error) {
 		length := uint64(data[1] & 0x7f)
 
 		// RFC 6455 section 5.1: a server must close the connection on an
-		// unmasked client frame; section 5.2: nonzero RSV bits without a
+		// unmasked client frame. Section 5.2: nonzero RSV bits without a
 		// negotiated extension fail the connection.
 		if !masked || rsv != 0 {
 			return controls, errProtocol

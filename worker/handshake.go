@@ -142,7 +142,7 @@ func (w *Worker) serveWebSocket(conn net.Conn, req *request, early []byte) {
 		return
 	}
 
-	// The head was read in full already; the upgrader parses it again from
+	// The head was read in full already. The upgrader parses it again from
 	// memory and writes the 101 (or its own 400) straight to the socket.
 	upgrader := ws.Upgrader{}
 	if w.opts.Name != "" {

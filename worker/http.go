@@ -104,8 +104,8 @@ func readRequestHead(br *bufio.Reader) (*request, error) {
 	return req, nil
 }
 
-// writeResponse writes a complete HTTP/1.1 response and asks the client to
-// close; every non-WebSocket request gets its own connection.
+// writeResponse writes a complete HTTP/1.1 response with Connection: close,
+// so every non-WebSocket request gets its own connection.
 func writeResponse(conn net.Conn, status int, contentType string, body []byte, extraHeaders ...string) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", status, statusText(status))

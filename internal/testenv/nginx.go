@@ -19,7 +19,7 @@ type Nginx struct {
 	out       syncBuffer
 }
 
-// StartNginx starts nginx in the foreground and waits until it answers.
+// StartNginx starts nginx in the foreground and waits until it serves a request.
 // The access log uses a fixed format: the request line, then the status.
 func StartNginx(t testing.TB, accessLog string) *Nginx {
 	t.Helper()

@@ -24,7 +24,7 @@ type Redis struct {
 	out    *syncBuffer
 }
 
-// StartRedis starts redis-server and waits until it answers PING.
+// StartRedis starts redis-server and waits until it replies to PING.
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
 	r := &Redis{t: t, bin: LookPath(t, "redis-server", "redis-server"), dir: t.TempDir()}
@@ -61,7 +61,7 @@ func (r *Redis) Start() {
 	deadline := time.Now().Add(20 * time.Second)
 	for client.Ping(context.Background()).Err() != nil {
 		if time.Now().After(deadline) {
-			r.t.Fatalf("redis-server did not answer PING within 20s:\n%s", tailOf(r.out.String(), 20))
+			r.t.Fatalf("redis-server did not reply to PING within 20s:\n%s", tailOf(r.out.String(), 20))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
